@@ -1,0 +1,48 @@
+"""ANLI round 3 (Nie et al. 2020) with the options yes / no / it is not possible to tell (SCoTD Fig. 6).
+
+PAPERS.md records only the options, not SCoTD's exact template; the template below is the kit's.
+"""
+from ..io import DataError, read_jsonl
+from .. import answers
+from .base import Example, FileSplit, HubSplit, TaskSpec, require
+
+LABELS = ("yes", "no", "it is not possible to tell")
+_FROM_LETTER = {"e": "yes", "c": "no", "n": "it is not possible to tell"}
+_FROM_INDEX = {0: "yes", 1: "it is not possible to tell", 2: "no"}   # HF: entailment, neutral, contradiction
+
+
+def format_question(premise: str, hypothesis: str) -> str:
+    return (f"{premise.strip()}\nBased on the paragraph above, can we conclude that "
+            f"\"{hypothesis.strip()}\"?\nOptions: yes, no, it is not possible to tell")
+
+
+def _example(id_, premise, hypothesis, label, where):
+    return Example(id=str(id_), question=format_question(premise, hypothesis), label=label,
+                   meta={"labels": list(LABELS)})
+
+
+def from_file(record, where):
+    letter = require(record, "label", where)
+    if letter not in _FROM_LETTER:
+        raise DataError(f"{where}: label {letter!r} is not e/n/c")
+    return _example(require(record, "uid", where), require(record, "context", where),
+                    require(record, "hypothesis", where), _FROM_LETTER[letter], where)
+
+
+def from_hub(record, where):
+    index = require(record, "label", where)
+    if index not in _FROM_INDEX:
+        raise DataError(f"{where}: label {index!r} is not 0/1/2")
+    return _example(require(record, "uid", where), require(record, "premise", where),
+                    require(record, "hypothesis", where), _FROM_INDEX[index], where)
+
+
+TASK = TaskSpec(
+    name="anli_r3",
+    description="ANLI round 3 natural language inference (SCoTD Fig. 6, multitask training)",
+    answer_type=answers.LABEL, labels=LABELS, aliases=("true", "false", "neither"),
+    from_file=from_file, from_hub=from_hub, data_subdir="anli/R3",
+    files={"validation": FileSplit("dev.jsonl", read_jsonl), "test": FileSplit("test.jsonl", read_jsonl)},
+    hub={"train": HubSplit("facebook/anli", "train_r3"), "validation": HubSplit("facebook/anli", "dev_r3"),
+         "test": HubSplit("facebook/anli", "test_r3")},
+)

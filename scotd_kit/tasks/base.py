@@ -1,0 +1,103 @@
+"""What a task is: a small declarative spec (lm-evaluation-harness habit).
+
+A :class:`TaskSpec` says where a dataset's splits live (hub id, or the original published files
+under :func:`scotd_kit.paths.data_dir`, or a generator), how one raw record becomes an
+:class:`Example` (the question formatted exactly as SCoTD's code does, and the gold label), and
+how answers are read from generated text.  Loading, extraction and scoring are shared code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .. import answers
+from ..io import DataError
+
+Record = dict
+Reader = Callable[[Path], Iterator[tuple[int, Record]]]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One instance: ``question`` is x as the student sees it after ``Q: ``; ``label`` is gold y."""
+
+    id: str
+    question: str
+    label: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileSplit:
+    """A split stored in its original published file, relative to the data dir."""
+
+    path: str
+    reader: Reader
+
+
+@dataclass(frozen=True)
+class HubSplit:
+    """A split on the Hugging Face hub, loaded through ``datasets.load_dataset``."""
+
+    path: str
+    split: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    answer_type: str                                    # answers.CHOICE | NUMBER | LABEL
+    from_file: Callable[[Record, str], Example] | None = None   # (record, where) -> Example
+    from_hub: Callable[[Record, str], Example] | None = None
+    files: Mapping[str, FileSplit] = field(default_factory=dict)
+    hub: Mapping[str, HubSplit] = field(default_factory=dict)
+    generate: Callable[[str, int], list[Example]] | None = None  # (split, seed) -> examples
+    generated_splits: Sequence[str] = ()
+    labels: Sequence[str] = ()          # the closed label set (choice tasks: the largest one)
+    aliases: Sequence[str] = ()         # position-aligned with labels, for flexible matching
+    markers: Sequence[str] = (answers.ANSWER_MARKER,)
+    data_subdir: str = ""               # where the original files sit under the data dir
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted(set(self.files) | set(self.hub) | set(self.generated_splits))
+
+    def extract(self, text: str, example: Example | None = None) -> answers.Extraction:
+        """Read the strict and flexible answers of one generation for this task."""
+        labels = tuple(example.meta.get("labels", self.labels)) if example else tuple(self.labels)
+        choice_texts = tuple(example.meta.get("choice_texts", ())) if example else ()
+        return answers.extract(text, self.answer_type, labels, markers=self.markers,
+                               choice_texts=choice_texts, aliases=self.aliases)
+
+    def score(self, text: str, example: Example) -> dict:
+        """Extraction and both matches for one generation, as a plain record."""
+        ex = self.extract(text, example)
+        labels = tuple(example.meta.get("labels", self.labels))
+        return {
+            "strict": ex.strict,
+            "flexible": ex.flexible,
+            "marker_found": ex.marker_found,
+            "strict_correct": answers.strict_match(ex, example.label),
+            "flexible_correct": answers.flexible_match(ex, example.label, self.answer_type),
+            # Fig. 6 counts answers outside the label set; numbers have no closed set
+            "in_label_set": (ex.flexible is not None) if not labels else
+                            (ex.strict is not None and ex.strict.lower() in {l.lower() for l in labels}),
+        }
+
+
+def require(record: Record, key: str, where: str) -> Any:
+    """``record[key]``, or a :class:`DataError` naming where the record came from."""
+    if not isinstance(record, Mapping) or key not in record:
+        raise DataError(f"{where}: missing field {key!r}")
+    return record[key]
+
+
+def letter_label(letter: str, where: str, lower: bool = True) -> str:
+    """``"B"`` -> ``"(b)"``; SCoTD writes choice labels in parentheses."""
+    letter = str(letter).strip()
+    if len(letter) != 1 or not letter.isalpha():
+        raise DataError(f"{where}: answer key {letter!r} is not a single letter")
+    return f"({letter.lower() if lower else letter.upper()})"

@@ -1,0 +1,43 @@
+"""OpenBookQA (Mihaylov et al. 2018), main configuration, as SCoTD formats it."""
+from ..io import read_jsonl
+from .. import answers
+from .base import Example, FileSplit, HubSplit, TaskSpec, letter_label, require
+
+
+def format_question(stem: str, texts: list[str]) -> str:
+    """SCoTD: one line, ``"{stem} (a) {c0} (b) {c1} (c) {c2} (d) {c3}"``."""
+    return stem + "".join(f" ({chr(ord('a') + i)}) {t}" for i, t in enumerate(texts))
+
+
+def _example(id_, stem, labels, texts, key, where) -> Example:
+    if key not in labels:
+        raise ValueError(f"{where}: answerKey {key!r} is not one of the choice labels {labels}")
+    return Example(id=str(id_), question=format_question(stem, texts), label=letter_label(key, where),
+                   meta={"labels": [letter_label(l, where) for l in labels], "choice_texts": list(texts)})
+
+
+def from_file(record, where):
+    q = require(record, "question", where)
+    choices = require(q, "choices", where)
+    return _example(require(record, "id", where), require(q, "stem", where),
+                    [c["label"] for c in choices], [c["text"] for c in choices],
+                    require(record, "answerKey", where), where)
+
+
+def from_hub(record, where):
+    ch = require(record, "choices", where)
+    return _example(record["id"], require(record, "question_stem", where), list(ch["label"]),
+                    list(ch["text"]), require(record, "answerKey", where), where)
+
+
+TASK = TaskSpec(
+    name="openbookqa",
+    description="OpenBookQA main, 4-way multiple choice (SCoTD Tables 2-3, Fig. 2, 7)",
+    answer_type=answers.CHOICE,
+    labels=("(a)", "(b)", "(c)", "(d)"),
+    from_file=from_file, from_hub=from_hub, data_subdir="openbookqa/Main",
+    files={"train": FileSplit("train.jsonl", read_jsonl),
+           "validation": FileSplit("dev.jsonl", read_jsonl),
+           "test": FileSplit("test.jsonl", read_jsonl)},
+    hub={s: HubSplit("allenai/openbookqa", s, "main") for s in ("train", "validation", "test")},
+)

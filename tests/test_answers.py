@@ -1,0 +1,71 @@
+from fractions import Fraction
+
+import pytest
+
+from scotd_kit import answers as A
+
+
+@pytest.mark.parametrize("text,value", [
+    ("7", 7), ("-3", -3), ("$1,200.50", Fraction(24010, 20)), ("1/2", Fraction(1, 2)), ("50%", 50),
+    ("0.25", Fraction(1, 4)), ("7.", 7), ("1,2", None), ("abc", None), ("", None), ("3/0", None), ("€ 12", 12),
+])
+def test_parse_number(text, value):
+    assert A.parse_number(text) == value
+
+
+@pytest.mark.parametrize("value,text", [(Fraction(7), "7"), (Fraction(1, 2), "0.5"), (Fraction(2401, 2), "1200.5"),
+                                        (Fraction(1, 3), "1/3"), (Fraction(-5, 4), "-1.25")])
+def test_format_number(value, text):
+    assert A.format_number(value) == text
+
+
+def test_last_number_reads_the_final_one():
+    assert A.last_number("3 + 4 = 7, and 7 * 2 = 14.") == 14
+    assert A.last_number("She paid $1,200.50 in total") == Fraction(240100, 200)
+    assert A.last_number("numbers 3,4") == 4
+    assert A.last_number("no digits here") is None
+
+
+def test_strict_is_scotds_rule():
+    text = "\n\nTom has 7. So the answer is: (B)\n\nQ: next question So the answer is: (c)"
+    assert A.extract_strict(text) == "(B)"                      # cut at the first blank line
+    assert A.extract_strict("a So the answer is: x So the answer is: (d)") == "(d)"  # the LAST marker
+    assert A.extract_strict("The answer is (a)") is None         # no marker, no answer
+    assert A.extract_strict("So the answer is: (a)") == "(a)"    # label-only generations start with it
+
+
+def test_choice_flexible_forgives_case_text_and_missing_marker():
+    labels, texts = ("(a)", "(b)", "(c)"), ("bank", "library", "mall")
+    e = A.extract("So the answer is: (B).", A.CHOICE, labels, choice_texts=texts)
+    assert e.strict == "(B)." and e.flexible == "(b)"
+    assert not A.strict_match(e, "(b)") and A.flexible_match(e, "(b)", A.CHOICE)
+    assert A.extract("I think the answer is library", A.CHOICE, labels, choice_texts=texts).flexible == "(b)"
+    assert A.extract("So the answer is: c", A.CHOICE, labels).flexible == "(c)"
+    assert A.extract("So the answer is: (z)", A.CHOICE, labels).flexible is None
+    assert A.extract("", A.CHOICE, labels).flexible is None
+
+
+def test_number_flexible():
+    e = A.extract("He pays 1,200 + 0.50 = $1,200.50. So the answer is: $1,200.50", A.NUMBER)
+    assert e.flexible == "1200.5" and not A.strict_match(e, "1200.5") and A.flexible_match(e, "1200.5", A.NUMBER)
+    assert A.flexible_match(A.extract("So the answer is: 1/2", A.NUMBER), "0.5", A.NUMBER)
+    assert A.extract("So the answer is: many", A.NUMBER).flexible is None
+
+
+def test_label_flexible_longest_and_latest():
+    labels = ("yes", "no", "it is not possible to tell")
+    assert A.extract("So the answer is: it is not possible to tell", A.LABEL, labels).flexible == labels[2]
+    assert A.extract("no, wait: yes", A.LABEL, labels).flexible == "yes"
+    assert A.extract("That is true.", A.LABEL, labels[:2], aliases=("true", "false")).flexible == "yes"
+    assert A.extract("nothing", A.LABEL, labels).flexible is None  # "no" inside a word does not count
+
+
+def test_unicode_and_runaway_generations_do_not_crash():
+    e = A.extract("Ünïcödé ✓ " * 1000 + " So the answer is: (a) ✓", A.CHOICE, ("(a)", "(b)"))
+    assert e.flexible == "(a)"
+    assert A.extract("7 " * 5000, A.NUMBER).flexible == "7"
+
+
+def test_unknown_answer_type():
+    with pytest.raises(ValueError, match="unknown answer type"):
+        A.extract("x", "bool")
