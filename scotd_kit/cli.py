@@ -46,6 +46,17 @@ def _demo(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+
+    summary = reproduce(args.profile, args.notebooks or None, output_dir=args.output_dir,
+                        executed_dir=args.executed_dir)
+    print(f"summary: {summary.output_dir / 'summary.md'}")
+    for run in summary.failed:
+        print(f"FAILED {run.name}: {run.error} (executed copy: {run.executed})")
+    return 1 if summary.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scotd-kit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--task", default="demo_compare")
     demo.add_argument("-n", type=int, default=8)
     demo.set_defaults(func=_demo)
+    rep = sub.add_parser("reproduce", help="run the notebooks through papermill under a profile")
+    rep.add_argument("--profile", default="demo", choices=["smoke", "demo", "colab", "paper"])
+    rep.add_argument("notebooks", nargs="*", help="notebook names or globs (default: all)")
+    rep.add_argument("--output-dir", default="figures", help="tables and figures go to OUTPUT_DIR/PROFILE")
+    rep.add_argument("--executed-dir", default=None, help="executed notebooks (default runs/executed/PROFILE)")
+    rep.set_defaults(func=_reproduce)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,49 @@
+"""Figures in the papers' layout: grouped bars for tables, lines for the scaling figures."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # batch runs and tests have no display; notebooks still show the figure
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def grouped_bars(frame, *, x: str, hue: str, y: str, title: str, ylabel: str = "accuracy (%)", paper=None):
+    """Bars of ``y`` grouped by ``x`` and coloured by ``hue``; ``paper`` (same shape) as hollow bars."""
+    groups, hues = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
+    width = 0.8 / max(len(hues), 1)
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(groups) + 1), 3.2))
+    for j, h in enumerate(hues):
+        sub = frame[frame[hue] == h].set_index(x)
+        xs = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(xs, [sub[y].get(g, float("nan")) for g in groups], width, label=str(h))
+        if paper is not None:
+            ref = paper[paper[hue] == h].set_index(x)
+            ax.bar(xs, [ref[y].get(g, float("nan")) for g in groups], width, fill=False, edgecolor="black",
+                   linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_ylim(0, 100)
+    fig.tight_layout()
+    return fig
+
+
+def lines(frame, *, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: str = "accuracy (%)",
+          hlines: dict | None = None, logx: bool = False):
+    """One line per ``hue`` of ``y`` against ``x``; ``hlines`` = {label: value} reference lines."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    for h, sub in frame.groupby(hue, sort=False):
+        sub = sub.sort_values(x)
+        ax.plot(sub[x], sub[y], marker="o", label=str(h))
+    for label, value in (hlines or {}).items():
+        ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+        ax.text(ax.get_xlim()[0], value, f" {label}", va="bottom", fontsize=7, color="grey")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig

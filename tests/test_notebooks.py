@@ -1,0 +1,88 @@
+"""Every notebook, executed by papermill under the smoke profile, writes its table and figure."""
+import json
+
+import pandas as pd
+import pytest
+
+from scotd_kit.profiles import get_profile
+from scotd_kit.reproduce import list_notebooks, reproduce
+
+SMOKE = get_profile("smoke")
+N_TASKS_2A = 3 * len({SMOKE.teacher, SMOKE.student}) * 3
+EXPECTED_CELLS = {
+    "00_quickstart": 2,
+    "table2a_prompting": N_TASKS_2A,
+    "table2b_distillation": 6,
+    "table3a_self_consistency": 4,
+    "table3b_cots_per_instance": 2 * len(SMOKE.n_grid),
+    "fig2_cots_per_instance": len(SMOKE.n_grid) + 1,
+    "fig3_data_scaling": len(SMOKE.fractions) * (1 + len({SMOKE.n_grid[0], SMOKE.n_cots})),
+    "fig4_student_size": 2 * len(SMOKE.student_sizes),
+    "fig5_imdb_contrast": 4,
+    "fig6_unseen_task": 4,
+    "fig7_downsampling": 6,
+    "human_eval": 4,
+}
+
+
+def test_every_notebook_is_covered_and_stored_clean():
+    names = {p.stem for p in list_notebooks()}
+    assert names == set(EXPECTED_CELLS)
+    for path in list_notebooks():
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert "parameters" in code[0]["metadata"].get("tags", []), path
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in code), f"{path} has outputs"
+        assert "api_key" not in code[0]["source"].lower()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCOTD_RUNS_DIR", str(root / "runs"))  # cold runs, shared by the notebooks of this session
+    summary = reproduce("smoke", output_dir=root / "figures", executed_dir=root / "executed", progress=False)
+    mp.undo()
+    return summary
+
+
+def test_smoke_reproduce_runs_every_notebook(smoke_run):
+    failures = [f"{r.name}: {r.error} ({r.executed})" for r in smoke_run.failed]
+    assert not failures, "\n".join(failures)
+    assert len(smoke_run.runs) == len(EXPECTED_CELLS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_CELLS))
+def test_notebook_wrote_table_and_figure(smoke_run, name):
+    out = smoke_run.output_dir
+    for ext in ("csv", "md", "png", "pdf", "cells.json"):
+        assert (out / f"{name}.{ext}").stat().st_size > 0, f"{name}.{ext} missing"
+    cells = json.loads((out / f"{name}.cells.json").read_text())
+    assert len(cells) == EXPECTED_CELLS[name]
+    for c in cells:
+        assert c["profile"] in ("smoke", "paper counts")
+        assert c["ours"] is None or 0 <= c["ours"] <= 100
+        assert c["diff"] is None  # smoke numbers are never compared with the paper's
+    table = pd.read_csv(out / f"{name}.csv")
+    assert len(table) >= 1
+
+
+def test_summary_lists_every_cell(smoke_run):
+    summary = pd.read_csv(smoke_run.output_dir / "summary.csv")
+    assert len(summary) == sum(EXPECTED_CELLS.values())
+    assert {"ours", "paper", "diff", "note", "task_run"} <= set(summary.columns)
+    text = (smoke_run.output_dir / "summary.md").read_text()
+    assert "failed: 0" in text
+
+
+def test_second_run_only_rerenders(smoke_run, tmp_path):
+    """Runs are cached by settings: re-executing a notebook trains and samples nothing new."""
+    runs = smoke_run.output_dir.parent.parent / "runs" / "smoke"
+    before = sorted(p for p in runs.rglob("*") if p.is_file())
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCOTD_RUNS_DIR", str(runs.parent))
+    summary = reproduce("smoke", ["table3a_self_consistency"], output_dir=tmp_path, executed_dir=tmp_path / "x",
+                        progress=False)
+    mp.undo()
+    assert not summary.failed
+    assert sorted(p for p in runs.rglob("*") if p.is_file()) == before
