@@ -1,0 +1,73 @@
+"""A local transformers causal LM as a teacher, decoding with :func:`scotd_kit.generation.generate`.
+
+The few-shot block is the shared ``prefix`` (prefilled once per batch), each question is prefilled
+once, and a request's ``n`` samples are decoded together; sample ``j`` of a request is seeded by
+``(request.seed, j)`` alone, so a sample does not depend on which other instances share its batch.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+from .base import Completion, RequestResult, SampleRequest, SamplingSettings, mean
+
+
+class LocalTeacher:
+    local = True
+    tokens_exact = True      # a real tokenizer counts the dry run's tokens
+
+    def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int = 64):
+        """``model``: a name :func:`scotd_kit.models.load_model` resolves, or a loaded model (then
+        pass ``tokenizer`` and a ``name`` that identifies the weights: it is part of the corpus keys).
+        ``batch_size`` counts sequences decoded together (instances x samples)."""
+        if isinstance(model, str):
+            from ..models import load_model
+
+            name = name or model
+            model, tokenizer = load_model(model)
+        elif tokenizer is None:
+            raise ValueError("LocalTeacher(model_object, ...) needs its tokenizer")
+        self.model, self.tokenizer = model, tokenizer
+        self.model.eval()
+        self.model_name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
+        self.batch_size = batch_size
+
+    @property
+    def id(self) -> str:
+        return f"local:{self.model_name}"
+
+    def __repr__(self) -> str:
+        return f"LocalTeacher({self.model_name!r})"
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def sample(self, requests: Sequence[SampleRequest], settings: SamplingSettings) -> list[RequestResult]:
+        from ..generation import GenerationConfig, generate
+
+        out: list[RequestResult | None] = [None] * len(requests)
+        # one generate call per (prefix, n): requests of a top-up or a torn batch may ask for fewer
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            groups[(r.prefix, r.n)].append(i)
+        for (prefix, n), idx in groups.items():
+            config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=True,
+                                      temperature=settings.temperature, top_k=settings.top_k or 0,
+                                      top_p=settings.top_p, n=n, stop=tuple(settings.stop), seed=settings.seed)
+            prompts = [requests[i].prompt[len(prefix):] for i in idx]
+            gens = generate(self.model, self.tokenizer, prompts, config, prefix=prefix,
+                            seeds=[requests[i].seed for i in idx], batch_size=self.batch_size)
+            for i, samples in zip(idx, gens):
+                completions = [_completion(g) for g in samples]
+                out[i] = RequestResult(completions=completions,
+                                       prompt_tokens=samples[0].prompt_tokens,
+                                       completion_tokens=sum(len(g.token_ids) for g in samples), calls=1)
+        return out  # type: ignore[return-value]
+
+
+def _completion(g) -> Completion:
+    # the token that ended the sample (EOS, or the one completing the stop string) is not part of
+    # the completion: count and score only what comes before it
+    real = len(g.token_ids) - (1 if g.finish_reason in ("stop", "eos") else 0)
+    return Completion(text=g.text, finish_reason=g.finish_reason, completion_tokens=real,
+                      prompt_tokens=g.prompt_tokens, mean_logprob=mean(g.logprobs[:real]) if real else None)
