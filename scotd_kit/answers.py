@@ -171,9 +171,19 @@ def extract(text: str, answer_type: str, labels: Sequence[str] = (), *,
     return Extraction(strict=strict, flexible=flexible, marker_found=strict is not None)
 
 
+# What lm-evaluation-harness's GSM8K strict match ignores. Numeric golds are stored canonical ("1080")
+# while GSM8K's own answers write "#### 1,080": without this the gold text itself fails the strict match.
+_STRICT_NUMBER_IGNORE = re.compile(r"[,$]|\.$")
+
+
 def strict_match(extraction: Extraction, gold: str) -> bool:
-    """SCoTD's exact match after lower-casing."""
-    return extraction.strict is not None and extraction.strict.lower() == gold.strip().lower()
+    """SCoTD's exact match after lower-casing; for a numeric gold, commas, ``$`` and a final ``.`` aside."""
+    if extraction.strict is None:
+        return False
+    answer, gold = extraction.strict.lower(), gold.strip().lower()
+    if answer == gold:
+        return True
+    return parse_number(gold) is not None and _STRICT_NUMBER_IGNORE.sub("", answer) == gold
 
 
 def flexible_match(extraction: Extraction, gold: str, answer_type: str) -> bool:

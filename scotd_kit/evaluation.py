@@ -1,0 +1,268 @@
+"""Evaluation (issue 5): greedy or self-consistency decoding, strict and flexible accuracy side by side.
+
+``evaluate`` decodes a model on a task's examples with :mod:`scotd_kit.generation`, reads every
+generation with the task's extractor (``TaskSpec.score``), votes when there are several samples,
+and returns an :class:`EvalResult` holding both accuracies with bootstrap 95% intervals, the rate of
+answers outside the label set (SCoTD Fig. 6), the decoding settings, library versions and one
+record per example with every generated text -- enough to re-score without re-generating.
+
+Modes:
+
+* student (``demos=None``): the input is ``Q: {x}\\nA: `` with no demonstrations (SCoTD's student);
+* prompting baseline (Table 2(a)): ``demos`` = ``[(x, rationale, y), ...]`` becomes SCoTD's few-shot
+  block, prefilled once and shared by every example; ``cot=False`` drops the rationales, and a
+  generation without the answer marker is then read as the answer itself.
+
+Self-consistency (SCoTD few-shot setting): ``k`` samples at ``temperature`` with top-k 50 (HF's
+implicit default, which the original code ran with), majority vote over the extracted answers,
+ties to the answer seen first. A malformed sample (no answer) is a vote for "no answer", as in the
+paper; ``drop_malformed=True`` leaves those out of the vote.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import answers
+from .generation import GenerationConfig, generate
+from .io import write_json, write_jsonl
+from .prompts import few_shot_prompt, student_input
+from .tasks import Example, TaskSpec, get_task
+
+DECODINGS = ("greedy", "self_consistency")
+STOP = ("\n\n",)
+
+
+@dataclass
+class EvalResult:
+    task: str
+    n: int
+    accuracy: float                      # strict (SCoTD's rule)
+    accuracy_flexible: float
+    ci95: tuple[float, float]            # bootstrap interval of the strict accuracy
+    ci95_flexible: tuple[float, float]
+    out_of_label_set: float              # share of examples whose final answer is outside the label set
+    malformed: float                     # share of generations with no answer marker
+    decoding: dict
+    versions: dict
+    seed: int
+    records: list[dict] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict:
+        """Everything but the per-example records (what tables and caches keep)."""
+        out = asdict(self)
+        out.pop("records")
+        out["ci95"], out["ci95_flexible"] = list(self.ci95), list(self.ci95_flexible)
+        return out
+
+    def save(self, out_dir: str | Path) -> Path:
+        """``summary.json`` + ``records.jsonl``, each written atomically; records first, so a
+        ``summary.json`` (what caches test for) never points at missing records."""
+        out_dir = Path(out_dir)
+        write_jsonl(out_dir / "records.jsonl", self.records)
+        write_json(out_dir / "summary.json", self.summary())
+        return out_dir
+
+
+# --- small pure pieces ------------------------------------------------------------------------------
+
+def bootstrap_ci(correct: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of ``correct``.
+
+    Resampling n binary outcomes with replacement and averaging is exactly Binomial(n, p_hat) / n,
+    so the resampled means are drawn from that directly: the same distribution as the textbook
+    loop over index resamples, in O(n_boot) instead of O(n_boot * n).
+    """
+    import numpy as np
+
+    n = len(correct)
+    if n == 0:
+        return (math.nan, math.nan)
+    p = sum(bool(c) for c in correct) / n
+    means = np.random.default_rng(seed).binomial(n, p, size=n_boot) / n
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def majority_vote(votes: Sequence[str | None], *, drop_none: bool = False) -> str | None:
+    """The most frequent vote; ties go to the vote seen first. ``None`` (no answer) is a vote
+    unless ``drop_none``; with nothing left to count the result is ``None``."""
+    if drop_none:
+        votes = [v for v in votes if v is not None]
+    if not votes:
+        return None
+    counts = Counter(votes)
+    best = max(counts.values())
+    return next(v for v in votes if counts[v] == best)
+
+
+def demo_prefix(demos: Sequence[tuple[str, str, str]], cot: bool = True) -> str:
+    """SCoTD's few-shot block without the final question: ``prefix + student_input(x)`` is exactly
+    ``few_shot_prompt(demos, x)``. ``cot=False`` drops every rationale (the no-CoT baseline)."""
+    checked = []
+    for i, demo in enumerate(demos):
+        if not (isinstance(demo, (tuple, list)) and len(demo) == 3 and all(isinstance(s, str) for s in demo)):
+            raise ValueError(f"demo {i} must be a (question, rationale, answer) tuple of strings, got {demo!r:.120}")
+        x, r, y = demo
+        checked.append((x, r if cot else "", y))
+    return few_shot_prompt(checked, "")[: -len(student_input(""))]
+
+
+def example_seed(seed: int, example_id: str) -> int:
+    """A sampling seed per example, from its id: an example's samples do not move when the
+    example list is cut, reordered or extended."""
+    return int.from_bytes(hashlib.sha256(f"eval/{seed}/{example_id}".encode()).digest()[:8], "little") >> 1
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"scotd_kit": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+# --- evaluate --------------------------------------------------------------------------------------
+
+def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example], *, decoding: str = "greedy",
+             k: int = 30, temperature: float = 0.7, top_k: int = 50, max_new_tokens: int = 256,
+             demos: Sequence[tuple[str, str, str]] | None = None, cot: bool = True, drop_malformed: bool = False,
+             seed: int = 0, batch_size: int = 64, out_dir: str | Path | None = None,
+             progress: bool = True) -> EvalResult:
+    """Decode ``examples`` of ``task`` and score them; see the module docstring.
+
+    ``batch_size`` counts sequences decoded together (examples x samples), as in
+    :func:`scotd_kit.generation.generate`. Greedy results do not depend on it; sampled ones do
+    not depend on it nor on which other examples are evaluated (seeds come from example ids).
+    """
+    spec = get_task(task)
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {DECODINGS}, not {decoding!r}")
+    examples = list(examples)
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Example):
+            raise TypeError(f"examples[{i}] is a {type(ex).__name__}, not a scotd_kit.tasks.Example")
+    sc = decoding == "self_consistency"
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sc, temperature=temperature if sc else 1.0,
+                              top_k=top_k, n=k if sc else 1, stop=STOP, seed=seed)
+    prefix = demo_prefix(demos, cot) if demos else ""
+    prompts = [student_input(ex.question) for ex in examples]
+    gens = generate(model, tokenizer, prompts, config, prefix=prefix,
+                    seeds=[example_seed(seed, ex.id) for ex in examples], batch_size=batch_size,
+                    progress=progress) if examples else []
+    records = [score_example(spec, ex, prompt, [g.text for g in samples], [g.finish_reason for g in samples],
+                             read_bare=demos is not None and not cot, drop_malformed=drop_malformed)
+               for ex, prompt, samples in zip(examples, prompts, gens)]
+    settings = dict(decoding=decoding, k=config.n, temperature=config.temperature if sc else None,
+                    top_k=top_k if sc else None, max_new_tokens=max_new_tokens, stop=list(STOP),
+                    drop_malformed=drop_malformed, cot=cot, n_demos=len(demos or ()), prefix=prefix,
+                    batch_size=batch_size, model=_model_name(model))
+    result = summarize(spec.name, records, settings, seed)
+    if out_dir is not None:
+        result.save(out_dir)
+    return result
+
+
+def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str], finish_reasons: Sequence[str],
+                  *, read_bare: bool = False, drop_malformed: bool = False) -> dict:
+    """One example's record: every text, its strict / flexible answers, the votes and their scores.
+
+    ``read_bare``: a generation with no answer marker is read as the answer itself (no-CoT prompting,
+    where the model may write ``(b)`` rather than ``So the answer is: (b)``).
+    """
+    try:
+        scores = [spec.score(_bare_as_answer(spec, t) if read_bare else t, ex) for t in texts]
+        # strict answers vote case-insensitively, as the strict match compares them
+        keys = [None if s["strict"] is None else s["strict"].lower() for s in scores]
+        flexible = [s["flexible"] for s in scores]
+        vote_strict = majority_vote(keys, drop_none=drop_malformed)
+        vote_flexible = majority_vote(flexible, drop_none=drop_malformed)
+        final = answers.Extraction(strict=vote_strict, flexible=vote_flexible, marker_found=vote_strict is not None)
+        correct_strict = answers.strict_match(final, ex.label)
+        correct_flexible = answers.flexible_match(final, ex.label, spec.answer_type)
+    except Exception as e:  # a task rule that breaks on some text: say which example, keep the cause
+        raise RuntimeError(f"scoring example {ex.id!r} of task {spec.name!r} failed: {type(e).__name__}: {e}") from e
+    # the voted answer's label-set status is that of the first sample that gave it
+    first = keys.index(vote_strict) if vote_strict in keys else 0
+    return {
+        "id": ex.id, "prompt": prompt, "gold": ex.label,
+        "texts": list(texts), "finish_reasons": list(finish_reasons),
+        "strict": [s["strict"] for s in scores], "flexible": flexible, "marker_found": [s["marker_found"] for s in scores],
+        "vote_strict": vote_strict, "vote_flexible": vote_flexible,
+        "correct_strict": correct_strict, "correct_flexible": correct_flexible,
+        "in_label_set": bool(scores[first]["in_label_set"]) if scores else False,
+    }
+
+
+def _bare_as_answer(spec: TaskSpec, text: str) -> str:
+    cut = answers.cut_generation(text)
+    if any(m in " " + cut for m in spec.markers):
+        return text
+    return spec.markers[0].lstrip() + cut.strip()
+
+
+def summarize(task: str, records: list[dict], decoding: dict, seed: int) -> EvalResult:
+    """Accuracies, intervals and rates of a list of example records (re-scoring reuses this)."""
+    strict = [r["correct_strict"] for r in records]
+    flexible = [r["correct_flexible"] for r in records]
+    n_texts = sum(len(r["marker_found"]) for r in records)
+    return EvalResult(
+        task=task, n=len(records),
+        accuracy=_mean(strict), accuracy_flexible=_mean(flexible),
+        ci95=bootstrap_ci(strict, seed=seed), ci95_flexible=bootstrap_ci(flexible, seed=seed),
+        out_of_label_set=_mean([not r["in_label_set"] for r in records]),
+        malformed=(sum(not m for r in records for m in r["marker_found"]) / n_texts) if n_texts else math.nan,
+        decoding=decoding, versions=versions(), seed=seed, records=records)
+
+
+def _mean(values: Sequence[bool]) -> float:
+    return sum(bool(v) for v in values) / len(values) if values else math.nan
+
+
+def _model_name(model) -> str:
+    config = getattr(model, "config", None)
+    return str(getattr(config, "_name_or_path", "") or type(model).__name__)
+
+
+# --- contrast sets (SCoTD Fig. 5) ------------------------------------------------------------------
+
+@dataclass
+class ContrastResult:
+    original: EvalResult
+    contrast: EvalResult
+    consistency: float           # pairs with both the original and its contrast example right (strict)
+    consistency_flexible: float
+
+    def summary(self) -> dict:
+        return {"accuracy_original": self.original.accuracy, "accuracy_contrast": self.contrast.accuracy,
+                "accuracy_original_flexible": self.original.accuracy_flexible,
+                "accuracy_contrast_flexible": self.contrast.accuracy_flexible,
+                "consistency": self.consistency, "consistency_flexible": self.consistency_flexible,
+                "n_pairs": self.original.n, "original": self.original.summary(), "contrast": self.contrast.summary()}
+
+
+def evaluate_contrast(model, tokenizer, original_examples: Sequence[Example], contrast_examples: Sequence[Example],
+                      *, task: str | TaskSpec = "imdb", out_dir: str | Path | None = None, **kw: Any) -> ContrastResult:
+    """Accuracy on an original set and its contrast set, paired by position (the i-th contrast
+    example is the minimal edit of the i-th original, as in Gardner et al.'s files), and the
+    contrast consistency: the share of pairs where both are answered right."""
+    original_examples, contrast_examples = list(original_examples), list(contrast_examples)
+    if len(original_examples) != len(contrast_examples):
+        raise ValueError(f"contrast sets pair by position: {len(original_examples)} original examples "
+                         f"but {len(contrast_examples)} contrast examples")
+    out = Path(out_dir) if out_dir is not None else None
+    orig = evaluate(model, tokenizer, task, original_examples, out_dir=out and out / "original", **kw)
+    cont = evaluate(model, tokenizer, task, contrast_examples, out_dir=out and out / "contrast", **kw)
+    pairs = list(zip(orig.records, cont.records))
+    result = ContrastResult(
+        original=orig, contrast=cont,
+        consistency=_mean([a["correct_strict"] and b["correct_strict"] for a, b in pairs]),
+        consistency_flexible=_mean([a["correct_flexible"] and b["correct_flexible"] for a, b in pairs]))
+    if out is not None:
+        write_json(out / "summary.json", result.summary())
+    return result

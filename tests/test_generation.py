@@ -1,0 +1,253 @@
+"""The kit's decode loop against ``model.generate`` and against its own promises (batching, seeds, stops)."""
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from scotd_kit.generation import Generation, GenerationConfig, cut_at_stop, generate, row_seed, sample_rows
+from scotd_kit.models import load_model
+
+PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: "]
+PREFIX = "Q: 1+1?\nA: Add one to one. So the answer is: 2\n\n"
+
+
+@pytest.fixture(scope="module", params=["tiny-gpt2", "tiny-opt", "tiny-llama"])
+def tiny(request):
+    model, tok = load_model(request.param)
+    return model.eval(), tok
+
+
+def hf_greedy(model, tok, ids: list[int], max_new_tokens: int, **kw) -> list[int]:
+    x = torch.tensor([ids])
+    out = model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=max_new_tokens,
+                         do_sample=False, pad_token_id=tok.pad_token_id, **kw)[0, x.shape[1]:].tolist()
+    eos = model.generation_config.eos_token_id
+    return out[:out.index(eos) + 1] if eos in out else out  # HF pads after EOS
+
+
+@pytest.mark.parametrize("prefix", ["", PREFIX])
+def test_greedy_equals_hf_generate(tiny, prefix):
+    model, tok = tiny
+    cfg = GenerationConfig(max_new_tokens=12, stop=())
+    out = generate(model, tok, PROMPTS, cfg, prefix=prefix)
+    for p, (g,) in zip(PROMPTS, out):
+        ids = (tok(prefix)["input_ids"] if prefix else []) + tok(p, add_special_tokens=not prefix)["input_ids"]
+        assert g.token_ids == hf_greedy(model, tok, ids, 12), p
+        assert g.prompt_tokens == len(ids)
+        assert g.finish_reason in ("length", "eos")
+
+
+def test_greedy_independent_of_batch_size_and_n(tiny):
+    model, tok = tiny
+    cfg = GenerationConfig(max_new_tokens=10, stop=(), n=3)
+    one = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=1)
+    many = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=64)
+    assert [[g.token_ids for g in row] for row in one] == [[g.token_ids for g in row] for row in many]
+    assert all(len(row) == 3 and row[0] == row[1] == row[2] for row in many)
+    assert many[0][0] is not many[0][1]  # copies, so a caller editing one sample does not edit the others
+
+
+def test_logprobs_are_raw_softmax_of_the_chosen_tokens():
+    model, tok = load_model("tiny-gpt2")
+    cfg = GenerationConfig(max_new_tokens=6, stop=(), do_sample=True, temperature=0.5, top_k=5)
+    g = generate(model.eval(), tok, [PROMPTS[0]], cfg)[0][0]
+    ids = tok(PROMPTS[0])["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids + g.token_ids])).logits[0].float()
+    ref = torch.log_softmax(logits, -1)[len(ids) - 1:-1].gather(1, torch.tensor(g.token_ids)[:, None])[:, 0]
+    assert g.logprobs == pytest.approx(ref.tolist(), abs=1e-4)
+
+
+def test_samples_do_not_depend_on_batch_composition(tiny):
+    model, tok = tiny
+    cfg = GenerationConfig(max_new_tokens=10, stop=(), do_sample=True, temperature=1.0, top_k=0, n=4, seed=3)
+    together = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=64)
+    small = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=4)  # one prompt per batch
+    assert [[g.token_ids for g in r] for r in together] == [[g.token_ids for g in r] for r in small]
+    # the n samples of a prompt differ (random model, full vocabulary: a collision would be a seeding bug)
+    assert len({tuple(g.token_ids) for g in together[1]}) == 4
+    again = generate(model, tok, PROMPTS, cfg, prefix=PREFIX)
+    assert [[g.token_ids for g in r] for r in again] == [[g.token_ids for g in r] for r in together]
+    other = generate(model, tok, PROMPTS, GenerationConfig(**{**cfg.__dict__, "seed": 4}), prefix=PREFIX)
+    assert [[g.token_ids for g in r] for r in other] != [[g.token_ids for g in r] for r in together]
+
+
+def test_explicit_seeds_follow_the_prompt_not_its_position():
+    model, tok = load_model("tiny-llama")
+    cfg = GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, n=2)
+    a = generate(model.eval(), tok, PROMPTS[:3], cfg, seeds=[10, 11, 12])
+    b = generate(model, tok, [PROMPTS[2], PROMPTS[0]], cfg, seeds=[12, 10])  # a resumed run, reordered
+    assert [g.token_ids for g in b[0]] == [g.token_ids for g in a[2]]
+    assert [g.token_ids for g in b[1]] == [g.token_ids for g in a[0]]
+    assert row_seed(10, None, 0) != row_seed(10, None, 1) != row_seed(11, None, 0)
+    with pytest.raises(ValueError, match="seeds has 1 entries for 3 prompts"):
+        generate(model, tok, PROMPTS[:3], cfg, seeds=[1])
+
+
+# -- scripted model: a real tiny model (so the KV cache is genuine) whose logits we dictate ----------
+
+class Scripted(torch.nn.Module):
+    """Wraps tiny-gpt2; the k-th generated token is ``script[k]`` whatever the input (logit 10 vs 0)."""
+
+    def __init__(self, inner, script: list[int], prompt_len: int):
+        super().__init__()
+        self.inner, self.script, self.prompt_len = inner, script, prompt_len
+        self.config, self.generation_config = inner.config, inner.generation_config
+
+    def forward(self, input_ids, position_ids, **kw):
+        out = self.inner(input_ids=input_ids, position_ids=position_ids, **kw)
+        k = position_ids[:, -1] - (self.prompt_len - 1)  # generated tokens so far
+        logits = torch.zeros(input_ids.shape[0], 1, out.logits.shape[-1])
+        for r, kk in enumerate(k.tolist()):
+            logits[r, 0, self.script[min(kk, len(self.script) - 1)]] = 10.0
+        out.logits = logits
+        return out
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return load_model("tiny-gpt2")
+
+
+def scripted(gpt2, text_or_ids, prompt="Q: x\nA: "):
+    model, tok = gpt2
+    script = tok(text_or_ids)["input_ids"] if isinstance(text_or_ids, str) else text_or_ids
+    return Scripted(model, script, len(tok(prompt)["input_ids"])), tok, script
+
+
+def test_stop_string_cuts_text_and_keeps_tokens(gpt2):
+    model, tok, script = scripted(gpt2, "It is 5. So the answer is: 5\n\nQ: next one")
+    g = generate(model, tok, ["Q: x\nA: "], GenerationConfig(max_new_tokens=40))[0][0]
+    assert g.text == "It is 5. So the answer is: 5"
+    assert g.finish_reason == "stop"
+    assert g.token_ids == script[:len(g.token_ids)] and tok.decode(g.token_ids).endswith("\n\n")
+    lp = math.log(math.exp(10) / (math.exp(10) + len(tok) - 1))
+    assert g.logprobs == pytest.approx([lp] * len(g.token_ids), abs=1e-4)
+
+
+def test_stop_string_split_over_tokens(gpt2):
+    nl = gpt2[1]("\n")["input_ids"][0]
+    assert [nl] != gpt2[1]("\n\n")["input_ids"]  # GPT-2 has a "\n\n" token: two "\n" tokens test the split
+    model, tok, _ = scripted(gpt2, gpt2[1]("yes")["input_ids"] + [nl, nl] + gpt2[1]("more")["input_ids"])
+    g = generate(model, tok, ["Q: x\nA: "], GenerationConfig(max_new_tokens=40))[0][0]
+    assert (g.text, g.finish_reason, len(g.token_ids)) == ("yes", "stop", 3)
+
+
+def test_eos_and_length(gpt2):
+    eos = gpt2[0].generation_config.eos_token_id
+    model, tok, _ = scripted(gpt2, gpt2[1]("done")["input_ids"] + [eos, 11, 11])
+    g = generate(model, tok, ["Q: x\nA: "], GenerationConfig(max_new_tokens=40))[0][0]
+    assert (g.text, g.finish_reason, g.token_ids[-1]) == ("done", "eos", eos)
+    model, tok, _ = scripted(gpt2, "a b c d e f g h i j k l m n o p")  # never stops: a runaway
+    g = generate(model, tok, ["Q: x\nA: "], GenerationConfig(max_new_tokens=5))[0][0]
+    assert (g.text, g.finish_reason, len(g.token_ids)) == ("a b c d e", "length", 5)
+
+
+def test_rows_finishing_at_different_times_leave_the_batch(gpt2):
+    """The script is read by position, so a longer prompt starts further into it: the short row stops
+    at the first blank line and leaves the batch, the long one decodes on to the second."""
+    model, tok = gpt2
+    short, long_ = "Q: x\nA: ", "Q: x y z w\nA: "
+    script = tok("one two\n\nthree four five six\n\n")["input_ids"]
+    m = Scripted(model, script, len(tok(short)["input_ids"]))
+    out = generate(m, tok, [short, long_], GenerationConfig(max_new_tokens=30))
+    offset = len(tok(long_)["input_ids"]) - len(tok(short)["input_ids"])
+    assert out[0][0].text == "one two"
+    assert out[1][0].token_ids[0] == script[offset] and out[1][0].finish_reason == "stop"
+    assert out[1][0].text.endswith("six")
+
+
+def test_cut_at_stop_takes_the_earliest():
+    assert cut_at_stop("a\nb\n\nc###d", ("###", "\n\n")) == "a\nb"
+    assert cut_at_stop("abc", ()) == "abc"
+    assert GenerationConfig(stop="\n").stop == ("\n",)
+
+
+@pytest.mark.parametrize("bad", [dict(n=0), dict(max_new_tokens=0), dict(do_sample=True, temperature=0.0),
+                                 dict(top_p=0.0), dict(top_k=-1)])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        GenerationConfig(**bad)
+
+
+# -- the sampler -------------------------------------------------------------------------------------
+
+def gens(n, seed=0):
+    return [torch.Generator().manual_seed(row_seed(seed, 0, j)) for j in range(n)]
+
+
+def test_sampler_support_matches_hf_warpers():
+    from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+    torch.manual_seed(0)
+    logits = torch.randn(64, 40) * 3
+    for top_k, top_p in [(5, 1.0), (0, 0.8), (10, 0.6), (0, 1.0)]:
+        scores = logits / 0.7
+        if top_k:
+            scores = TopKLogitsWarper(top_k)(None, scores)
+        if top_p < 1:
+            scores = TopPLogitsWarper(top_p)(None, scores)
+        allowed = torch.isfinite(scores)
+        picks = torch.stack([sample_rows(logits, 0.7, top_k, top_p, gens(64, s)) for s in range(30)], 1)
+        assert allowed.gather(1, picks).all(), (top_k, top_p)
+        if top_k == 0 and top_p == 1.0:
+            assert allowed.all()
+
+
+def test_sampler_frequencies_follow_the_distribution():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = probs.log().expand(4000, 4)
+    counts = Counter(sample_rows(logits, 1.0, 0, 1.0, gens(4000)).tolist())
+    freq = torch.tensor([counts[i] / 4000 for i in range(4)])
+    assert torch.allclose(freq, probs, atol=0.03), freq
+    # temperature 0.5 squares and renormalises the probabilities
+    counts = Counter(sample_rows(logits, 0.5, 0, 1.0, gens(4000, 1)).tolist())
+    sharp = probs ** 2 / (probs ** 2).sum()
+    assert torch.allclose(torch.tensor([counts[i] / 4000 for i in range(4)]), sharp, atol=0.03)
+    # top_p=0.7 keeps {0.5, 0.3} only (the mass above 0.15 is already 0.8)
+    assert set(sample_rows(logits, 1.0, 0, 0.7, gens(4000, 2)).tolist()) == {0, 1}
+
+
+def test_empty_inputs():
+    model, tok = load_model("tiny-gpt2")
+    assert generate(model, tok, [], GenerationConfig()) == []
+    with pytest.raises(ValueError, match="prompt 1 tokenises to no tokens"):
+        generate(model, tok, ["a", ""], GenerationConfig(max_new_tokens=2))
+
+
+def test_smollm2_greedy_equals_hf_generate_with_stop_strings():
+    model, tok = load_model("smollm2-135m-instruct")
+    model.eval()
+    prompts = ["Q: What is 12 plus 30?\nA: ", "Q: Name a color of the sky.\nA: ", "Q: Is ice cold?\nA: "]
+    out = generate(model, tok, prompts, GenerationConfig(max_new_tokens=24), batch_size=8)
+    for p, (g,) in zip(prompts, out):
+        ids = tok(p)["input_ids"]
+        ref = hf_greedy(model, tok, ids, 24, stop_strings=["\n\n"], tokenizer=tok)
+        assert g.token_ids == ref, p
+        assert isinstance(g, Generation) and "\n\n" not in g.text
+        assert g.text == tok.decode(ref, skip_special_tokens=True).split("\n\n")[0]
+
+
+def test_growing_cache_matches_hf_dynamic_cache(gpt2):
+    """The in-place cache gives the same logits as HF's DynamicCache through prefill, decode steps,
+    row selection and row repetition (the operations generate uses)."""
+    from transformers import DynamicCache
+
+    from scotd_kit.generation import new_cache
+
+    model, tok = gpt2
+    ids = torch.tensor(tok(["Q: one two three\nA:", "Q: four five six\nA:"])["input_ids"])
+    caches = [new_cache(model.config), DynamicCache(config=model.config)]
+    assert type(caches[0].layers[0]).__name__ == "GrowingLayer"
+    with torch.no_grad():
+        outs = [model(input_ids=ids, past_key_values=c, use_cache=True).logits for c in caches]
+        for c in caches:
+            c.batch_repeat_interleave(3)
+            c.batch_select_indices(torch.tensor([0, 2, 4, 5]))
+        for step in range(70):  # past the first buffer (64) so it has to grow
+            x = torch.full((4, 1), 11 + step)
+            pos = torch.full((4, 1), ids.shape[1] + step)
+            outs = [model(input_ids=x, position_ids=pos, past_key_values=c, use_cache=True).logits for c in caches]
+            assert torch.allclose(outs[0], outs[1], atol=1e-5), step
+    assert caches[0].get_seq_length() == caches[1].get_seq_length() == ids.shape[1] + 70
