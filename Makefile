@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml requirements-assets.txt
 	touch $@
 
 demo: setup
-	$(OFFLINE) $(BIN)/scotd-kit demo
+	$(OFFLINE) $(BIN)/scotd-kit reproduce --profile $(PROFILE)
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -359,3 +359,21 @@ def subset_instances(instances: Sequence[TrainInstance], fraction: float, seed: 
     _rng(seed, "subset").shuffle(order)
     chosen = set(order[:max(1, round(fraction * len(instances)))] if instances else [])
     return [inst for i, inst in enumerate(instances) if i in chosen]
+
+
+def teacher_label_instances(records: Sequence[Record], examples: Sequence) -> list[TrainInstance]:
+    """Few-shot label-only baseline: no gold labels beyond the prompt's, so the teacher's own
+    answers are the labels -- one ``So the answer is: {answer}`` target per answered sample
+    (repeated answers weigh as often as the teacher gave them)."""
+    _need(records, ("instance_id", "answer"))
+    by_id = _examples_by_id(examples)
+    targets: dict[str, list[str]] = {}
+    for i, r in enumerate(records):
+        iid = str(r["instance_id"])
+        if iid not in by_id:
+            raise DataError(f"{_where(r, i)}: instance_id {iid!r} is not among the {len(by_id)} examples given")
+        if r["answer"] is not None:
+            targets.setdefault(iid, []).append(prompts.target("", r["answer"]))
+    instances = [{"id": str(e.id), "input": prompts.student_input(e.question), "targets": targets[str(e.id)]}
+                 for e in examples if str(e.id) in targets]
+    return _nonempty(instances, len(records), "teacher_label_instances", "no record has a parsed answer")

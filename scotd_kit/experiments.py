@@ -59,9 +59,11 @@ class Lab:
         task = p.task(paper_task)
         n = 1 if greedy else (n or p.n_cots)
         kind = "greedy" if greedy else "sampled"
+        if not greedy and p.teacher_temperature != 1.0:
+            kind += f"-t{p.teacher_temperature}"
         path = self.root / "corpora" / f"{_slug(p.teacher)}-{kind}" / f"{task}.jsonl"
-        corpus = sample_corpus(task, self.examples(paper_task, p.train_split), make_teacher(p.teacher),
-                               n=n, corpus_path=path, temperature=0.0 if greedy else 1.0,
+        corpus = sample_corpus(task, self.examples(paper_task, p.train_split), teacher_from_spec(p.teacher),
+                               n=n, corpus_path=path, temperature=0.0 if greedy else p.teacher_temperature,
                                max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
                                batch_size=p.teacher_batch_size)
         return [r for r in corpus.records() if r["sample_index"] < n]
@@ -82,11 +84,11 @@ class Lab:
             # few-shot: no gold labels beyond the prompt's; the teacher's answers are the labels
             instances = curation.teacher_label_instances(self.corpus(paper_task, n=n), examples)
         elif training == "greedy_cot":
-            instances = curation.build_instances(self.corpus(paper_task, greedy=True), examples, setting=setting)
+            instances = curation.greedy_cot_instances(self.corpus(paper_task, greedy=True), examples, setting=setting)
         else:
             records = curation.first_n_per_instance(self.corpus(paper_task, n=n), n or self.profile.n_cots)
             if strategy is not None:
-                records = curation.downsample(records, k or self.profile.downsample_k, strategy,
+                records = curation.downsample(records, strategy, k=k or self.profile.downsample_k,
                                               seed=self.profile.seed)
             instances = curation.build_instances(records, examples, setting=setting)
         return curation.subset_instances(instances, fraction, seed=self.profile.seed) if fraction < 1 else instances
@@ -113,9 +115,10 @@ class Lab:
             return Path(json.loads(done.read_text())["model_dir"])
         instances = [i for t in tasks for i in self.instances(t, setting=setting, training=training, n=n,
                                                               fraction=fraction, strategy=strategy)]
-        config = TrainConfig(max_steps=p.max_steps, num_train_epochs=p.train_epochs,
-                             per_device_train_batch_size=p.batch_size, learning_rate=p.learning_rate,
-                             max_length=p.max_length, seed=p.seed)
+        base = TrainConfig.paper if p.name == "paper" else TrainConfig.small
+        config = base(max_steps=p.max_steps, num_train_epochs=p.train_epochs, per_device_train_batch_size=p.batch_size,
+                      learning_rate=p.learning_rate, max_length=p.max_length,
+                      save_steps=min(p.max_steps, 500) if p.max_steps > 0 else 500)
         result = fine_tune(student or p.student, instances, output_dir=out, method=p.method, config=config,
                            seed=p.seed)
         write_json(done, {"model_dir": str(result.model_dir), "settings": key, "instances": len(instances)})
@@ -141,12 +144,12 @@ class Lab:
         out = self.root / "evals" / settings_hash("eval", key)
         done = out / "summary.json"
         if done.exists():
-            return json.loads(done.read_text())
+            return {**json.loads(done.read_text()), "records_path": str(out / "records.jsonl")}
         model_obj, tok = load_any(model)
         result = evaluate(model_obj, tok, task, self.examples(paper_task, split), decoding=decoding, k=p.sc_k,
                           temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens, demos=demos,
                           cot=cot, seed=p.seed, out_dir=out)
-        return result.summary()
+        return {**result.summary(), "records_path": str(out / "records.jsonl")}
 
 
 def _slug(name: str) -> str:
@@ -159,14 +162,15 @@ def load_any(model: str | Path):
     from .training import load_student
 
     path = Path(model)
-    if path.is_dir() and (path / "adapter_config.json").exists() or (path / "config.json").exists():
+    if path.is_dir() and (path / "scotd_student.json").exists():   # written by training.fine_tune
         return load_student(path)
     from .models import load_model
 
     return load_model(str(model))
 
 
-def make_teacher(spec: str):
+@lru_cache(maxsize=2)
+def teacher_from_spec(spec: str):
     """``"replay:<dir>"`` (SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an OpenAI-compatible
     endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model name / path (local)."""
     from . import teachers

@@ -22,6 +22,7 @@ class Profile:
     # paper task -> task actually run under this profile (demo tasks stand in offline)
     task_map: dict = field(default_factory=dict)
     teacher: str = "smollm2-135m-instruct"     # a model name, "replay:<dir>" or "openai:<model>"
+    teacher_temperature: float = 1.0            # SCoTD samples at T=1
     teacher_max_new_tokens: int = 64
     teacher_batch_size: int = 16
     student: str = "smollm2-135m-instruct"
@@ -68,17 +69,20 @@ _DEMO_TASKS = {"commonsense_qa": "demo_compare", "openbookqa": "demo_compare", "
 PROFILES = {
     "smoke": Profile(
         name="smoke", description="tiny random students, a handful of examples (tests)",
-        task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_max_new_tokens=40,
+        task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7,
+        teacher_max_new_tokens=40,
         student="tiny-gpt2", student_sizes=("tiny-gpt2", "tiny-llama"), method="full",
         train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), fractions=(0.5, 1.0), downsample_k=2,
         max_steps=3, batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
     "demo": Profile(
-        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher and LoRA student on demo tasks",
-        task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_max_new_tokens=48,
+        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (T=0.7: at T=1 the 135M teacher "
+                                 "is mostly wrong) and LoRA student, on offline demo tasks",
+        task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7,
+        teacher_max_new_tokens=48,
         student="smollm2-135m-instruct", student_sizes=("tiny-llama", "smollm2-135m-instruct"), method="lora",
-        train_limit=64, eval_limit=60, n_cots=8, n_grid=(1, 4, 8), fractions=(0.25, 0.5, 1.0), downsample_k=2,
-        max_steps=40, batch_size=8, learning_rate=3e-4, max_length=256, student_max_new_tokens=64,
+        train_limit=48, eval_limit=48, n_cots=4, n_grid=(1, 4), fractions=(0.5, 1.0), downsample_k=2,
+        max_steps=16, batch_size=8, learning_rate=3e-4, max_length=256, student_max_new_tokens=64,
         sc_k=5, multitask=("demo_compare", "demo_arith")),
     "colab": Profile(
         name="colab", description="one T4-class GPU: hub data, OPT-125M/350M students, LoRA, fp16",

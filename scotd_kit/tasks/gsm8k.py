@@ -22,7 +22,10 @@ def split_solution(answer: str, where: str) -> tuple[str, str]:
     value = answers.parse_number(final)
     if value is None:
         raise DataError(f"{where}: final answer {final.strip()!r} is not a number")
-    return _CALC.sub("", body).strip(), answers.format_number(value)
+    # a few solutions hold a blank line; as a training target it would teach the student to stop
+    # there (SCoTD cuts generations at the first blank line), so blank lines are collapsed
+    solution = re.sub(r"\n\s*\n", "\n", _CALC.sub("", body).strip())
+    return solution, answers.format_number(value)
 
 
 def socratic_steps(solution: str, where: str) -> list[tuple[str, str]]:

@@ -21,16 +21,33 @@ class LocalTeacher:
         pass ``tokenizer`` and a ``name`` that identifies the weights: it is part of the corpus keys).
         ``batch_size`` counts sequences decoded together (instances x samples)."""
         if isinstance(model, str):
+            # loaded on first use: a rerun whose corpus is complete never pays for the weights
+            self._name_to_load, self._model, self._tokenizer = model, None, None
+            self.model_name = name or model
+        else:
+            if tokenizer is None:
+                raise ValueError("LocalTeacher(model_object, ...) needs its tokenizer")
+            self._name_to_load, self._model, self._tokenizer = None, model, tokenizer
+            self._model.eval()
+            self.model_name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
+        self.batch_size = batch_size
+
+    def _load(self) -> None:
+        if self._model is None:
             from ..models import load_model
 
-            name = name or model
-            model, tokenizer = load_model(model)
-        elif tokenizer is None:
-            raise ValueError("LocalTeacher(model_object, ...) needs its tokenizer")
-        self.model, self.tokenizer = model, tokenizer
-        self.model.eval()
-        self.model_name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
-        self.batch_size = batch_size
+            self._model, self._tokenizer = load_model(self._name_to_load)
+            self._model.eval()
+
+    @property
+    def model(self):
+        self._load()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        self._load()
+        return self._tokenizer
 
     @property
     def id(self) -> str:
@@ -51,7 +68,8 @@ class LocalTeacher:
         for i, r in enumerate(requests):
             groups[(r.prefix, r.n)].append(i)
         for (prefix, n), idx in groups.items():
-            config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=True,
+            # temperature 0 means greedy (Table 2(b)'s greedy-CoT teacher), not a division by zero
+            config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=settings.temperature > 0,
                                       temperature=settings.temperature, top_k=settings.top_k or 0,
                                       top_p=settings.top_p, n=n, stop=tuple(settings.stop), seed=settings.seed)
             prompts = [requests[i].prompt[len(prefix):] for i in idx]
