@@ -178,5 +178,7 @@ def teacher_from_spec(spec: str):
     if spec.startswith("replay:"):
         return teachers.ReplayTeacher(spec.removeprefix("replay:"))
     if spec.startswith("openai:"):
-        return teachers.OpenAICompatibleTeacher(model=spec.removeprefix("openai:"))
+        return teachers.OpenAICompatibleTeacher(
+            model=spec.removeprefix("openai:"),
+            base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
     return teachers.LocalTeacher(spec)
