@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from . import answers
 from .generation import GenerationConfig, generate
 from .io import write_json, write_jsonl
-from .prompts import few_shot_prompt, student_input
+from .prompts import few_shot_block, student_input
 from .tasks import Example, TaskSpec, get_task
 
 DECODINGS = ("greedy", "self_consistency")
@@ -109,7 +109,7 @@ def demo_prefix(demos: Sequence[tuple[str, str, str]], cot: bool = True) -> str:
             raise ValueError(f"demo {i} must be a (question, rationale, answer) tuple of strings, got {demo!r:.120}")
         x, r, y = demo
         checked.append((x, r if cot else "", y))
-    return few_shot_prompt(checked, "")[: -len(student_input(""))]
+    return few_shot_block(checked)
 
 
 def example_seed(seed: int, example_id: str) -> int:

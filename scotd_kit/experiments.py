@@ -175,10 +175,10 @@ def teacher_from_spec(spec: str):
     endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model name / path (local)."""
     from . import teachers
 
-    if spec.startswith("replay:"):
-        return teachers.ReplayTeacher(spec.removeprefix("replay:"))
-    if spec.startswith("openai:"):
-        return teachers.OpenAICompatibleTeacher(
-            model=spec.removeprefix("openai:"),
-            base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
-    return teachers.LocalTeacher(spec)
+    kind, _, rest = spec.partition(":")
+    if kind == "replay":
+        return teachers.make_teacher("replay", rest)
+    if kind == "openai":
+        return teachers.make_teacher("openai", rest,
+                                     base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
+    return teachers.make_teacher("local", spec)

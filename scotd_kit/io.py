@@ -57,14 +57,6 @@ def read_table(path: str | Path, delimiter: str = "\t", fieldnames: list[str] | 
             yield reader.line_num, row
 
 
-def field(record: dict, key: str, where: str) -> Any:
-    """``record[key]`` or a :class:`DataError` naming the place and the missing field."""
-    try:
-        return record[key]
-    except (KeyError, TypeError):
-        raise DataError(f"{where}: missing field {key!r}") from None
-
-
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` so that readers see the old file or the new one, never half of it."""
     path = Path(path)

@@ -16,6 +16,12 @@ def target(rationale: str, label: str) -> str:
     return f"{rationale.strip()}{ANSWER_MARKER}{label}\n\n" if rationale.strip() else f"{ANSWER_MARKER.lstrip()}{label}\n\n"
 
 
+def few_shot_block(demos: Iterable[tuple[str, str, str]]) -> str:
+    """The demos of SCoTD's teacher prompt, ``Q: {x}\\nA: {rationale} So the answer is: {y}\\n\\n`` each:
+    the prefix every instance's prompt shares (generation prefills it once)."""
+    return "".join(student_input(x) + target(r, y) for x, r, y in demos)
+
+
 def few_shot_prompt(demos: Iterable[tuple[str, str, str]], question: str) -> str:
-    """SCoTD's teacher prompt: ``Q: {x}\\nA: {rationale} So the answer is: {y}\\n\\n`` per demo, then ``Q: {x}\\nA: ``."""
-    return "".join(student_input(x) + target(r, y) for x, r, y in demos) + student_input(question)
+    """SCoTD's teacher prompt: the few-shot block, then ``Q: {x}\\nA: ``."""
+    return few_shot_block(demos) + student_input(question)

@@ -22,7 +22,7 @@ from .answers import cut_generation
 from .corpus import Corpus, record_key, text_hash
 from .exemplars import get_exemplars
 from .ledger import Budget, Estimate, Ledger, price_for
-from .prompts import few_shot_prompt, student_input
+from .prompts import few_shot_block, few_shot_prompt
 from .tasks import get_task
 from .tasks.base import Example, TaskSpec
 from .teachers.base import Completion, SampleRequest, SamplingSettings, TeacherError, derive_seed
@@ -46,7 +46,7 @@ class _Item:
 
 def shared_prefix(demos: Sequence[tuple[str, str, str]]) -> str:
     """The few-shot block every instance's prompt starts with."""
-    return few_shot_prompt(demos, "")[:-len(student_input(""))]
+    return few_shot_block(demos)
 
 
 def _plan(spec: TaskSpec, examples: Sequence[Example], teacher, demos, settings: SamplingSettings, n: int,

@@ -494,7 +494,6 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     ``resume=True`` continues from the last checkpoint in ``output_dir`` (or returns the finished
     result); ``resume=False`` deletes earlier checkpoints and starts over.
     """
-    import torch
     from accelerate import PartialState
     from transformers.trainer_utils import get_last_checkpoint
 
