@@ -37,7 +37,7 @@ __all__ = [
     "EmptySelectionError", "filter_correct", "keep_all", "filter_stats", "build_instances",
     "label_only_instances", "greedy_cot_instances", "downsample", "downsample_random",
     "downsample_diversity", "downsample_likelihood", "downsample_open_endedness", "unique_bigrams",
-    "subset_instances", "first_n_per_instance", "group_by_instance",
+    "subset_instances", "first_n_per_instance", "group_by_instance", "fig7_records", "open_endedness_quotas",
 ]
 
 
@@ -246,26 +246,22 @@ def _minilm_embed(texts: list[str]):
     return model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=len(texts) > 256)
 
 
-def _cluster_representatives(vectors, k: int) -> list[int]:
+def _cluster_members(vectors, k: int, rng: random.Random) -> list[int]:
     """Indices of one member per cluster: agglomerative (Ward) clustering cut into exactly k clusters,
-    the member nearest each cluster's centroid (the most typical CoT of that cluster)."""
+    then a random member of each cluster, as SCoTD's diversity strategy picks (not the most
+    typical one: the centre would bias the selection towards the teacher's modal phrasing)."""
     import numpy as np
     from scipy.cluster.hierarchy import cut_tree, linkage
 
     vectors = np.asarray(vectors, dtype=np.float64)
     labels = cut_tree(linkage(vectors, method="ward"), n_clusters=k).ravel()
-    reps = []
-    for c in range(k):
-        members = np.flatnonzero(labels == c)
-        centroid = vectors[members].mean(axis=0)
-        reps.append(int(members[np.argmin(((vectors[members] - centroid) ** 2).sum(axis=1))]))
-    return sorted(reps)
+    return sorted(rng.choice([int(m) for m in np.flatnonzero(labels == c)]) for c in range(k))
 
 
-def downsample_diversity(records: Sequence[Record], k: int, *,
+def downsample_diversity(records: Sequence[Record], k: int, *, seed: int = 0,
                          embed: Callable[[list[str]], Any] | None = None) -> list[Record]:
     """k CoTs per instance that cover its distinct reasoning: rationales embedded with
-    all-MiniLM-L6-v2 (offline), clustered hierarchically into k clusters, one CoT per cluster.
+    all-MiniLM-L6-v2 (offline), clustered hierarchically into k clusters, a random CoT per cluster.
 
     ``embed`` (texts -> array of vectors) replaces the sentence encoder (tests, other encoders).
     """
@@ -281,7 +277,7 @@ def downsample_diversity(records: Sequence[Record], k: int, *,
             continue
         block = vectors[start:start + len(rs)]
         start += len(rs)
-        out[iid] = [rs[j] for j in _cluster_representatives(block, k)]
+        out[iid] = [rs[j] for j in _cluster_members(block, k, _rng(seed, "diversity", iid))]
     return _flatten(out)
 
 
@@ -294,12 +290,45 @@ def unique_bigrams(texts: Iterable[str]) -> int:
     return len(grams)
 
 
-def downsample_open_endedness(records: Sequence[Record], keep: Sequence[int] = (1, 3, 5, 7, 9),
-                              seed: int = 0) -> list[Record]:
-    """Instances ranked by unique bigrams across their CoTs, cut into ``len(keep)`` equal groups
-    (quintiles by default); the i-th group keeps ``keep[i]`` CoTs per instance, chosen at random.
+OPEN_ENDEDNESS_PATTERN = (1, 3, 5, 7, 9)   # SCoTD Fig. 7: CoTs kept per quintile at k=5
 
-    Open-ended instances (many distinct bigrams) get more CoTs; the default averages 5 per instance.
+
+def open_endedness_quotas(capacity: Sequence[int], k: int, pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[int]:
+    """CoTs per instance for instances ranked from least to most open-ended, spending ``k`` per instance
+    on average (the budget every Fig. 7 strategy gets).
+
+    The ranking is cut into ``len(pattern)`` equal groups whose quotas are proportional to
+    ``pattern`` (k=5 on a multiple of 5 instances gives exactly 1/3/5/7/9); every instance keeps at
+    least one.  What an instance cannot use (it has fewer CoTs than its quota) goes to the most
+    open-ended instances that have CoTs to spare, so the total is ``k * n`` whenever the corpus
+    holds that many.
+    """
+    n, q = len(capacity), len(pattern)
+    if n == 0:
+        return []
+    weight = [pattern[min(q - 1, pos * q // n)] for pos in range(n)]
+    budget = k * n
+    quota = [max(1, int(budget * w / sum(weight))) for w in weight]
+    for pos in sorted(range(n), key=lambda p: -weight[p]):     # rounding remainder to the open-ended end
+        if sum(quota) >= budget:
+            break
+        quota[pos] += 1
+    quota = [min(c, qt) for c, qt in zip(capacity, quota)]
+    spare = budget - sum(quota)
+    for pos in reversed(range(n)):                              # unused budget, most open-ended first
+        if spare <= 0:
+            break
+        extra = min(spare, capacity[pos] - quota[pos])
+        quota[pos] += extra
+        spare -= extra
+    return quota
+
+
+def downsample_open_endedness(records: Sequence[Record], k: int = 5, seed: int = 0,
+                              pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[Record]:
+    """Instances ranked by unique bigrams across their CoTs; the more open-ended an instance, the more
+    of its CoTs are kept (quintiles keep 1/3/5/7/9 at ``k=5``, see :func:`open_endedness_quotas`),
+    chosen at random.  The total is ``k`` per instance, as for the other strategies.
     Ties in the ranking are broken by instance order, so the split is deterministic.
     """
     _need(records, ("instance_id", "rationale"))
@@ -308,12 +337,11 @@ def downsample_open_endedness(records: Sequence[Record], keep: Sequence[int] = (
     score = {iid: unique_bigrams(r["rationale"] for r in groups[iid]) for iid in ids}
     first_seen = {iid: pos for pos, iid in enumerate(ids)}
     ranked = sorted(ids, key=lambda iid: (score[iid], first_seen[iid]))
-    n, q = len(ranked), len(keep)
-    quota = {iid: keep[min(q - 1, pos * q // n)] for pos, iid in enumerate(ranked)}
+    quota = dict(zip(ranked, open_endedness_quotas([len(groups[i]) for i in ranked], k, pattern)))
     out = {}
     for iid in ids:
         rs = groups[iid]
-        js = sorted(_rng(seed, "open", iid).sample(range(len(rs)), min(quota[iid], len(rs))))
+        js = sorted(_rng(seed, "open", iid).sample(range(len(rs)), quota[iid]))
         out[iid] = [rs[j] for j in js]
     return _flatten(out)
 
@@ -322,15 +350,18 @@ STRATEGIES = ("random", "diversity", "likelihood", "open_endedness")
 
 
 def downsample(records: Sequence[Record], strategy: str, k: int = 5, seed: int = 0, **kwargs) -> list[Record]:
-    """One entry point for Fig. 7's strategies: ``random | diversity | likelihood | open_endedness``."""
+    """One entry point for Fig. 7's strategies: ``random | diversity | likelihood | open_endedness``.
+
+    Give it the correct-only corpus (:func:`fig7_records`): SCoTD's strategies choose among the
+    correct CoTs, each with the same budget of ``k`` CoTs per instance."""
     if strategy == "random":
         return downsample_random(records, k, seed)
     if strategy == "diversity":
-        return downsample_diversity(records, k, **kwargs)
+        return downsample_diversity(records, k, seed=seed, **kwargs)
     if strategy == "likelihood":
         return downsample_likelihood(records, k)
     if strategy == "open_endedness":
-        return downsample_open_endedness(records, seed=seed, **kwargs)
+        return downsample_open_endedness(records, k, seed=seed, **kwargs)
     raise ValueError(f"unknown downsampling strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
 
 
@@ -344,21 +375,35 @@ def first_n_per_instance(records: Sequence[Record], n: int) -> list[Record]:
     return _flatten({iid: rs[:n] for iid, rs in group_by_instance(records).items()})
 
 
-def subset_instances(instances: Sequence[TrainInstance], fraction: float, seed: int = 0) -> list[TrainInstance]:
-    """A ``fraction`` of the training instances (Fig. 3), nested across fractions for one seed.
+def _item_id(item: Any, i: int) -> str:
+    if isinstance(item, dict) and "id" in item:
+        return str(item["id"])
+    if hasattr(item, "id"):
+        return str(item.id)
+    raise DataError(f"item {i}: missing field 'id'")
 
-    Every fraction takes a prefix of the same seeded permutation, so the 20% subset lies inside
-    the 40% one; the result keeps the input order.
+
+def subset_instances(items: Sequence[Any], fraction: float, seed: int = 0) -> list[Any]:
+    """A ``fraction`` of the examples (or training instances) (Fig. 3), nested across fractions.
+
+    Fig. 3 takes the fraction of D_train's instances *before* the teacher's CoTs are filtered, so
+    pass the examples: every line of the figure then trains on the same instances.  Every fraction
+    takes a prefix of the same seeded permutation of the ids, so the 20% subset lies inside the 40%
+    one; the result keeps the input order.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], not {fraction}")
-    for i, inst in enumerate(instances):
-        if not isinstance(inst, dict) or "id" not in inst:
-            raise DataError(f"training instance {i}: missing field 'id'")
-    order = list(range(len(instances)))
+    ids = [_item_id(item, i) for i, item in enumerate(items)]
+    order = sorted(ids)
     _rng(seed, "subset").shuffle(order)
-    chosen = set(order[:max(1, round(fraction * len(instances)))] if instances else [])
-    return [inst for i, inst in enumerate(instances) if i in chosen]
+    chosen = set(order[:max(1, round(fraction * len(ids)))] if ids else [])
+    return [item for item, iid in zip(items, ids) if iid in chosen]
+
+
+def fig7_records(records: Sequence[Record], strategy: str, k: int, seed: int = 0, **kwargs) -> list[Record]:
+    """Fig. 7's pipeline in the paper's order: filter to the correct CoTs (C'), then downsample to
+    ``k`` per instance with ``strategy`` -- every strategy chooses among correct CoTs only."""
+    return downsample(filter_correct(records), strategy, k=k, seed=seed, **kwargs)
 
 
 def teacher_label_instances(records: Sequence[Record], examples: Sequence) -> list[TrainInstance]:

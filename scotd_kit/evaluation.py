@@ -15,8 +15,14 @@ Modes:
 
 Self-consistency (SCoTD few-shot setting): ``k`` samples at ``temperature`` with top-k 50 (HF's
 implicit default, which the original code ran with), majority vote over the extracted answers,
-ties to the answer seen first. A malformed sample (no answer) is a vote for "no answer", as in the
-paper; ``drop_malformed=True`` leaves those out of the vote.
+ties to the answer seen first. A malformed sample (no answer marker) votes as SCoTD's answer reader
+reads it: the cut text itself (``split(" So the answer is: ")[-1]`` of a text without the marker is
+the whole text), so malformed samples are scattered, mostly distinct votes rather than one shared
+"no answer" bloc that can outvote the real answers. ``drop_malformed=True`` leaves them out of the
+vote; the share of malformed samples is reported with every result (``malformed``).
+
+A result's records keep every generated text; :func:`rescore` recomputes a result from them
+(after a change of the scorer, ``SCORER_VERSION``) without generating again.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ from .tasks import Example, TaskSpec, get_task
 
 DECODINGS = ("greedy", "self_consistency")
 STOP = ("\n\n",)
+# bump when reading or voting changes: cached results are keyed by it and re-scored from their texts
+SCORER_VERSION = "2-scotd-vote"
 
 
 @dataclass
@@ -161,7 +169,7 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
     settings = dict(decoding=decoding, k=config.n, temperature=config.temperature if sc else None,
                     top_k=top_k if sc else None, max_new_tokens=max_new_tokens, stop=list(STOP),
                     drop_malformed=drop_malformed, cot=cot, n_demos=len(demos or ()), prefix=prefix,
-                    batch_size=batch_size, model=_model_name(model))
+                    batch_size=batch_size, model=_model_name(model), scorer=SCORER_VERSION)
     result = summarize(spec.name, records, settings, seed)
     if out_dir is not None:
         result.save(out_dir)
@@ -176,19 +184,21 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
     where the model may write ``(b)`` rather than ``So the answer is: (b)``).
     """
     try:
-        scores = [spec.score(_bare_as_answer(spec, t) if read_bare else t, ex) for t in texts]
+        read = [_bare_as_answer(spec, t) if read_bare else t for t in texts]
+        scores = [spec.score(t, ex) for t in read]
         # strict answers vote case-insensitively, as the strict match compares them
         keys = [None if s["strict"] is None else s["strict"].lower() for s in scores]
         flexible = [s["flexible"] for s in scores]
-        vote_strict = majority_vote(keys, drop_none=drop_malformed)
-        vote_flexible = majority_vote(flexible, drop_none=drop_malformed)
+        votes = _scotd_votes(keys, read, drop_malformed)
+        vote_strict = majority_vote(votes, drop_none=drop_malformed)
+        vote_flexible = majority_vote(_scotd_votes(flexible, read, drop_malformed), drop_none=drop_malformed)
         final = answers.Extraction(strict=vote_strict, flexible=vote_flexible, marker_found=vote_strict is not None)
         correct_strict = answers.strict_match(final, ex.label)
         correct_flexible = answers.flexible_match(final, ex.label, spec.answer_type)
     except Exception as e:  # a task rule that breaks on some text: say which example, keep the cause
         raise RuntimeError(f"scoring example {ex.id!r} of task {spec.name!r} failed: {type(e).__name__}: {e}") from e
     # the voted answer's label-set status is that of the first sample that gave it
-    first = keys.index(vote_strict) if vote_strict in keys else 0
+    first = votes.index(vote_strict) if vote_strict in votes else 0
     return {
         "id": ex.id, "prompt": prompt, "gold": ex.label,
         "texts": list(texts), "finish_reasons": list(finish_reasons),
@@ -197,6 +207,14 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
         "correct_strict": correct_strict, "correct_flexible": correct_flexible,
         "in_label_set": bool(scores[first]["in_label_set"]) if scores else False,
     }
+
+
+def _scotd_votes(answers_: Sequence[str | None], texts: Sequence[str], drop_malformed: bool) -> list[str | None]:
+    """Votes as SCoTD's reader casts them: a sample without an answer votes with its own cut text
+    (lower-cased, stripped), so malformed samples only agree when their texts do."""
+    if drop_malformed:
+        return list(answers_)
+    return [a if a is not None else answers.cut_generation(t).strip().lower() for a, t in zip(answers_, texts)]
 
 
 def _bare_as_answer(spec: TaskSpec, text: str) -> str:
@@ -218,6 +236,23 @@ def summarize(task: str, records: list[dict], decoding: dict, seed: int) -> Eval
         out_of_label_set=_mean([not r["in_label_set"] for r in records]),
         malformed=(sum(not m for r in records for m in r["marker_found"]) / n_texts) if n_texts else math.nan,
         decoding=decoding, versions=versions(), seed=seed, records=records)
+
+
+def rescore(task: str | TaskSpec, examples: Sequence[Example], records: Sequence[dict], decoding: dict,
+            seed: int = 0) -> EvalResult:
+    """A result recomputed from stored generations (``records.jsonl``) with today's scorer: nothing is
+    generated again. ``examples`` supply labels and choice texts; ``decoding`` is the stored settings."""
+    spec = get_task(task)
+    by_id = {str(ex.id): ex for ex in examples}
+    read_bare = bool(decoding.get("n_demos")) and not decoding.get("cot", True)
+    out = []
+    for r in records:
+        ex = by_id.get(str(r["id"]))
+        if ex is None:
+            raise ValueError(f"stored record {r['id']!r} has no example among the {len(by_id)} given")
+        out.append(score_example(spec, ex, r["prompt"], r["texts"], r["finish_reasons"], read_bare=read_bare,
+                                 drop_malformed=bool(decoding.get("drop_malformed"))))
+    return summarize(spec.name, out, {**decoding, "scorer": SCORER_VERSION}, seed)
 
 
 def _mean(values: Sequence[bool]) -> float:

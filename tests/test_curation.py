@@ -137,3 +137,64 @@ def test_errors_name_the_record_and_the_filter():
         curation.build_instances([rec("zz", 0, True)], EXAMPLES, "full")
     with pytest.raises(ValueError, match="unknown downsampling strategy"):
         curation.downsample(fixture_corpus(), "longest")
+
+
+# ---------------------------------------------------------------- Fig. 7 as the paper ran it
+
+def _fig7_corpus():
+    """6 instances x 12 CoTs, a third of them wrong; instance n's rationales grow more varied with n."""
+    out = []
+    for n in range(6):
+        for s in range(12):
+            words = " ".join(f"w{n}_{s % (n + 1)}_{j}" for j in range(3))
+            out.append(rec(f"i{n}", s, s % 3 != 0, rationale=f"{words} end", logprob=-0.1 * s))
+    return out
+
+
+@pytest.mark.parametrize("strategy", curation.STRATEGIES)
+def test_fig7_every_strategy_spends_the_same_budget_on_correct_cots_only(strategy):
+    corpus, k = _fig7_corpus(), 3
+    embed = (lambda texts: [[float(len(t)), float(t.count("_1_")), float(hash(t) % 7)] for t in texts])
+    kw = {"embed": embed} if strategy == "diversity" else {}
+    picked = curation.fig7_records(corpus, strategy, k=k, seed=0, **kw)
+    assert all(r["correct"] for r in picked)                       # filter first: C' only
+    counts = [sum(r["instance_id"] == f"i{n}" for r in picked) for n in range(6)]
+    assert sum(counts) == k * 6                                    # the same budget for every strategy
+    if strategy != "open_endedness":
+        assert counts == [k] * 6                                   # ... and per instance
+    else:
+        assert counts[0] < counts[-1]                              # more to the open-ended ones
+
+
+def test_open_endedness_honours_k():
+    corpus = [rec(f"i{n}", s, True, rationale=" ".join(f"w{n}_{s}_{j}" for j in range(n + 1)))
+              for n in range(10) for s in range(12)]
+    for k in (2, 5, 8):
+        kept = curation.downsample_open_endedness(corpus, k=k, seed=0)
+        assert len(kept) == 10 * k
+    assert curation.open_endedness_quotas([10] * 5, 5) == [1, 3, 5, 7, 9]
+    assert curation.open_endedness_quotas([1, 10, 10, 10, 10], 5) == [1, 3, 5, 7, 9]
+    assert sum(curation.open_endedness_quotas([10, 10, 10, 10, 2], 5)) == 25
+
+
+def test_diversity_picks_a_random_member_of_each_cluster():
+    """Not the centroid's nearest member: over seeds, more than one member of a cluster is chosen."""
+    corpus, vec = [], {}
+    for s in range(8):
+        text = f"{'apple' if s < 4 else 'river'} reason {s}"
+        corpus.append(rec("i0", s, True, rationale=text))
+        vec[text] = [1.0 if s < 4 else 0.0, 0.0 if s < 4 else 1.0, 0.01 * s]
+    embed = lambda texts: [vec[t] for t in texts]                  # noqa: E731
+    picks = {tuple(r["sample_index"] for r in curation.downsample_diversity(corpus, 2, seed=seed, embed=embed))
+             for seed in range(12)}
+    assert all(a < 4 <= b for a, b in picks)                       # one per cluster, always
+    assert len(picks) > 2                                          # random within the cluster
+
+
+def test_fraction_subsets_the_examples_before_filtering():
+    """Fig. 3: the same instances for every line, chosen among D_train before the filter."""
+    examples = [Example(id=f"i{k}", question=f"q{k}", label="(a)") for k in range(20)]
+    half = curation.subset_instances(examples, 0.5, seed=3)
+    assert len(half) == 10 and all(isinstance(e, Example) for e in half)
+    assert {e.id for e in half} == {i["id"] for i in curation.subset_instances(
+        [{"id": e.id} for e in examples], 0.5, seed=3)}

@@ -139,21 +139,43 @@ def test_greedy_accuracy_arithmetic(monkeypatch, tmp_path):
 
 
 def test_self_consistency_votes(monkeypatch):
-    exs = [ex(0), ex(1), ex(2), ex(3, "(b)")]
+    exs = [ex(0), ex(1), ex(2), ex(3, "(b)"), ex(4)]
     A, B, bad = "So the answer is: (a)", "So the answer is: (b)", "I am not sure."
     texts = [[A, B, A, B, B],            # (b) wins 3-2: wrong
              [B, A, A, B, bad],          # 2-2 tie: (b) seen first wins: wrong
-             [bad, bad, bad, A, A],      # malformed wins: wrong (strict); flexible finds nothing either
-             [B, "so y", bad, bad, bad]]  # strict: malformed wins; flexible: (b) x2 vs None x3 -> None
+             [bad, bad, bad, A, A],      # the same malformed text three times outvotes (a), as in SCoTD
+             [B, "so y", "x", "y y", "z"],  # scattered malformed texts: (b) wins with one vote
+             [A, A, "garbage1", "garbage2", "garbage3"]]   # the issue's case: (a)
     fake(monkeypatch, exs, texts)
     r = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=5, progress=False)
-    assert [rec["vote_strict"] for rec in r.records] == ["(b)", "(b)", None, None]
-    assert r.accuracy == 0 and r.malformed == 8 / 20  # 1 + 3 + 4 texts without a marker
+    assert [rec["vote_strict"] for rec in r.records] == ["(b)", "(b)", "i am not sure.", "(b)", "(a)"]
+    assert [rec["correct_strict"] for rec in r.records] == [False, False, False, True, True]
+    assert r.malformed == 11 / 25  # 1 + 3 + 4 + 3 texts without a marker, reported beside the accuracy
     dropped = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=5, drop_malformed=True,
                          progress=False)
-    assert [rec["vote_strict"] for rec in dropped.records] == ["(b)", "(b)", "(a)", "(b)"]
-    assert [rec["vote_flexible"] for rec in dropped.records] == ["(b)", "(b)", "(a)", "(b)"]
-    assert (dropped.accuracy, dropped.accuracy_flexible) == (0.5, 0.5)
+    assert [rec["vote_strict"] for rec in dropped.records] == ["(b)", "(b)", "(a)", "(b)", "(a)"]
+    assert [rec["vote_flexible"] for rec in dropped.records] == ["(b)", "(b)", "(a)", "(b)", "(a)"]
+
+
+def test_malformed_samples_do_not_form_one_none_bloc():
+    """Before: every marker-less sample voted for one shared None; SCoTD's reader scatters them."""
+    spec = get_task("demo_compare")
+    e = ex(0)
+    rec = E.score_example(spec, e, "p", ["So the answer is: (a)", "So the answer is: (a)", "garbage1", "garbage2",
+                                         "garbage3"], ["stop"] * 5)
+    assert rec["vote_strict"] == "(a)" and rec["correct_strict"]
+
+
+def test_rescore_recomputes_from_stored_texts_without_generating(monkeypatch, tmp_path):
+    exs = [ex(0), ex(1, "(b)")]
+    fake(monkeypatch, exs, [["So the answer is: (a)"] * 2 + ["x"], ["nope", "So the answer is: (b)"] + ["So the answer is: (b)"]])
+    r = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=3, out_dir=tmp_path,
+                   progress=False)
+    monkeypatch.setattr(E, "generate", None)           # any generation would fail now
+    stored = [rec for _, rec in read_jsonl(tmp_path / "records.jsonl")]
+    again = E.rescore("demo_compare", exs, stored, r.decoding)
+    assert (again.accuracy, again.malformed, again.n) == (r.accuracy, r.malformed, 2) == (1.0, 2 / 6, 2)
+    assert again.decoding["scorer"] == E.SCORER_VERSION
 
 
 def test_self_consistency_settings_and_seeds(monkeypatch):
