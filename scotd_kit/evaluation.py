@@ -18,7 +18,8 @@ implicit default, which the original code ran with), majority vote over the extr
 ties to the answer seen first. A malformed sample (no answer marker) votes as SCoTD's answer reader
 reads it: the cut text itself (``split(" So the answer is: ")[-1]`` of a text without the marker is
 the whole text), so malformed samples are scattered, mostly distinct votes rather than one shared
-"no answer" bloc that can outvote the real answers. ``drop_malformed=True`` leaves them out of the
+"no answer" bloc that can outvote the real answers (a malformed vote that wins still means "no
+answer", see ``_scotd_votes``). ``drop_malformed=True`` leaves them out of the
 vote; the share of malformed samples is reported with every result (``malformed``).
 
 A result's records keep every generated text; :func:`rescore` recomputes a result from them
@@ -190,15 +191,16 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
         keys = [None if s["strict"] is None else s["strict"].lower() for s in scores]
         flexible = [s["flexible"] for s in scores]
         votes = _scotd_votes(keys, read, drop_malformed)
-        vote_strict = majority_vote(votes, drop_none=drop_malformed)
-        vote_flexible = majority_vote(_scotd_votes(flexible, read, drop_malformed), drop_none=drop_malformed)
+        winner = majority_vote(votes, drop_none=drop_malformed)
+        vote_strict = _answer(winner)
+        vote_flexible = _answer(majority_vote(_scotd_votes(flexible, read, drop_malformed), drop_none=drop_malformed))
         final = answers.Extraction(strict=vote_strict, flexible=vote_flexible, marker_found=vote_strict is not None)
         correct_strict = answers.strict_match(final, ex.label)
         correct_flexible = answers.flexible_match(final, ex.label, spec.answer_type)
     except Exception as e:  # a task rule that breaks on some text: say which example, keep the cause
         raise RuntimeError(f"scoring example {ex.id!r} of task {spec.name!r} failed: {type(e).__name__}: {e}") from e
     # the voted answer's label-set status is that of the first sample that gave it
-    first = votes.index(vote_strict) if vote_strict in votes else 0
+    first = votes.index(winner) if winner in votes else 0
     return {
         "id": ex.id, "prompt": prompt, "gold": ex.label,
         "texts": list(texts), "finish_reasons": list(finish_reasons),
@@ -209,12 +211,20 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
     }
 
 
-def _scotd_votes(answers_: Sequence[str | None], texts: Sequence[str], drop_malformed: bool) -> list[str | None]:
+def _scotd_votes(answers_: Sequence[str | None], texts: Sequence[str], drop_malformed: bool) -> list:
     """Votes as SCoTD's reader casts them: a sample without an answer votes with its own cut text
-    (lower-cased, stripped), so malformed samples only agree when their texts do."""
+    (lower-cased, stripped), so malformed samples only agree when their texts do.  Such a vote is
+    tagged (``("malformed", text)``): if it wins, the example has no answer -- the kit's strict rule
+    (no marker, no answer) stays the same as under greedy decoding, where SCoTD's code would read a
+    bare ``(a)`` as the answer (a difference on marker-less texts only)."""
     if drop_malformed:
         return list(answers_)
-    return [a if a is not None else answers.cut_generation(t).strip().lower() for a, t in zip(answers_, texts)]
+    return [a if a is not None else ("malformed", answers.cut_generation(t).strip().lower())
+            for a, t in zip(answers_, texts)]
+
+
+def _answer(vote):
+    return None if isinstance(vote, tuple) else vote
 
 
 def _bare_as_answer(spec: TaskSpec, text: str) -> str:
