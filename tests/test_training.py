@@ -231,7 +231,7 @@ def test_bad_instances_are_named():
 
 
 def test_precision_follows_the_hardware(monkeypatch):
-    cfg = training.TrainConfig.paper()
+    cfg = p = training.TrainConfig.paper()   # built before cuda is faked: TrainingArguments probes devices
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cfg.resolved_precision() == "fp32"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -239,6 +239,5 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert cfg.resolved_precision() == "fp16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert cfg.resolved_precision() == "bf16"
-    p = training.TrainConfig.paper()
     assert (p.learning_rate, p.adam_epsilon, p.weight_decay, p.per_device_train_batch_size, p.warmup_steps,
             p.max_steps, p.max_grad_norm, p.max_length) == (2e-5, 1e-5, 0.0, 32, 500, 20_000, 0.5, 700)

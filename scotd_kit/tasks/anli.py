@@ -37,6 +37,28 @@ def from_hub(record, where):
                     require(record, "hypothesis", where), _FROM_INDEX[index], where)
 
 
+
+# Provenance: ADAPTED -- SCoTD anli.py, adapted to the kit's ANLI template
+_EXEMPLAR_PARTS = (
+    ("Conceptually cream skimming has two basic dimensions - product and geography.",
+     "Product and geography are what make cream skimming work.",
+     'Based on "cream skimming has two basic dimensions" we can’t infer that these two dimensions are what make '
+     "cream skimming work.", "it is not possible to tell"),
+    ("One of our member will carry out your instructions minutely.",
+     "A member of my team will execute your orders with immense precision.",
+     'one of" means the same as "a member of", "carry out" means the same as "execute", and "minutely" means the '
+     'same as "immense precision".', "yes"),
+    ("Fun for adults and children.", "Fun for only children.", '"adults and children" contradicts "only children".',
+     "no"),
+    ("He turned and smiled at Vrenna.", "He smiled at Vrenna who was walking slowly behind him with her mother.",
+     'the premise does not say anything about "Vrenna was walking".', "it is not possible to tell"),
+    ("well you see that on television also", "You can see that on television, as well.",
+     '"also" and "as well" mean the same thing.', "yes"),
+    ("Vrenna and I both fought him and he nearly took us.", "Neither Vrenna nor myself have ever fought him.",
+     '"Vrenna and I both" contradicts "neither Vrenna nor myself".', "no"),
+)
+EXEMPLARS = tuple((format_question(p, h), r, y) for p, h, r, y in _EXEMPLAR_PARTS)
+
 TASK = TaskSpec(
     name="anli_r3",
     description="ANLI round 3 natural language inference (SCoTD Fig. 6, multitask training)",
@@ -45,4 +67,5 @@ TASK = TaskSpec(
     files={"validation": FileSplit("dev.jsonl", read_jsonl), "test": FileSplit("test.jsonl", read_jsonl)},
     hub={"train": HubSplit("facebook/anli", "train_r3"), "validation": HubSplit("facebook/anli", "dev_r3"),
          "test": HubSplit("facebook/anli", "test_r3")},
+    exemplars=EXEMPLARS,
 )

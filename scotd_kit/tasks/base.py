@@ -56,10 +56,18 @@ class TaskSpec:
     hub: Mapping[str, HubSplit] = field(default_factory=dict)
     generate: Callable[[str, int], list[Example]] | None = None  # (split, seed) -> examples
     generated_splits: Sequence[str] = ()
+    # few-shot CoT exemplars [(x, rationale, y), ...] in this task's own format, or a function that
+    # builds them (generated tasks); the teacher prompt and the prompting baselines use them
+    exemplars: Sequence[tuple[str, str, str]] | Callable[[], Sequence[tuple[str, str, str]]] = ()
     labels: Sequence[str] = ()          # the closed label set (choice tasks: the largest one)
     aliases: Sequence[str] = ()         # position-aligned with labels, for flexible matching
     markers: Sequence[str] = (answers.ANSWER_MARKER,)
     data_subdir: str = ""               # where the original files sit under the data dir
+    eval_split: str = "validation"      # the split results are reported on (a profile may override it)
+
+    def few_shot_exemplars(self) -> list[tuple[str, str, str]]:
+        """The task's few-shot CoT exemplars ``[(x, rationale, y), ...]`` (empty: none are known)."""
+        return [tuple(e) for e in (self.exemplars() if callable(self.exemplars) else self.exemplars)]
 
     @property
     def splits(self) -> list[str]:

@@ -33,6 +33,41 @@ def from_hub(record, where):
                     require(record, "answerKey", where), where)
 
 
+
+# Provenance: VERIFIED -- SCoTD's teacher prompt verbatim (Wei et al. 2022's CSQA set, liunian-harold-li/scotd
+# @ 21668aa, configs_data/complete); tests/test_corpus.py checks the rebuilt questions equal SCoTD's strings.
+# (stem, choices, rationale, label) -- SCoTD commonsenseqa.py FEW_SHOT_COT_PROMPT, verbatim
+_EXEMPLAR_PARTS = [
+    ("What do people use to absorb extra ink from a fountain pen?",
+     ["shirt pocket", "calligrapher's hand", "inkwell", "desk drawer", "blotter"],
+     "The answer must be an item that can absorb ink. Of the above choices, only blotters are used to absorb ink.",
+     "(e)"),
+    ("What home entertainment equipment requires cable?",
+     ["radio shack", "substation", "cabinet", "television", "desk"],
+     "The answer must require cable. Of the above choices, only television requires cable.", "(d)"),
+    ("The fox walked from the city into the forest, what was it looking for?",
+     ["pretty flowers.", "hen house", "natural habitat", "storybook", "dense forest"],
+     "The answer must be something in the forest. Of the above choices, only natural habitat is in the forest.",
+     "(c)"),
+    ("Sammy wanted to go to where the people were.  Where might he go?",
+     ["race track", "populated areas", "the desert", "apartment", "roadblock"],
+     "The answer must be a place with a lot of people. Of the above choices, only populated areas have a lot "
+     "of people.", "(b)"),
+    ("Where do you put your grapes just before checking out?",
+     ["mouth", "grocery cart", "super market", "fruit basket", "fruit market"],
+     "The answer should be the place where grocery items are placed before checking out. Of the above choices, "
+     "grocery cart makes the most sense for holding grocery items.", "(b)"),
+    ("Google Maps and other highway and street GPS services have replaced what?",
+     ["united states", "mexico", "countryside", "atlas", "oceans"],
+     "The answer must be something that used to do what Google Maps and GPS services do, which is to give "
+     "directions. Of the above choices, only atlases are used to give directions.", "(d)"),
+    ("Before getting a divorce, what did the wife feel who was doing all the work?",
+     ["harder", "anguish", "bitterness", "tears", "sadness"],
+     "The answer should be the feeling of someone getting divorced who was doing all the work. Of the above "
+     "choices, the closest feeling is bitterness.", "(c)"),
+]
+EXEMPLARS = tuple((format_question(s, c), r, y) for s, c, r, y in _EXEMPLAR_PARTS)
+
 TASK = TaskSpec(
     name="commonsense_qa",
     description="CommonsenseQA, 5-way multiple choice (SCoTD Tables 2-3, Figs. 2-4, 7)",
@@ -43,4 +78,5 @@ TASK = TaskSpec(
            "validation": FileSplit("dev_rand_split.jsonl", read_jsonl)},
     hub={"train": HubSplit("tau/commonsense_qa", "train"),
          "validation": HubSplit("tau/commonsense_qa", "validation")},
+    exemplars=EXEMPLARS,
 )

@@ -61,11 +61,24 @@ def _generator(task: str, make):
     return generate
 
 
+DEMO_SHOTS = 4
+
+
+def _exemplars(task: str, make):
+    """The first training examples with their gold rationales."""
+    def build() -> list[tuple[str, str, str]]:
+        rng = _rng(task, "train", 0)
+        return [(ex.question, ex.meta["rationale"], ex.label) for ex in (make(rng, i, "train") for i in range(DEMO_SHOTS))]
+    return build
+
+
 TASKS = (
     TaskSpec(name="demo_compare", description="offline demo: who has the most/fewest (3-way multiple choice)",
              answer_type=answers.CHOICE, labels=("(a)", "(b)", "(c)"),
-             generate=_generator("demo_compare", _compare), generated_splits=tuple(SIZES)),
+             generate=_generator("demo_compare", _compare), generated_splits=tuple(SIZES),
+             exemplars=_exemplars("demo_compare", _compare)),
     TaskSpec(name="demo_arith", description="offline demo: two-step arithmetic word problems (numeric answer)",
              answer_type=answers.NUMBER,
-             generate=_generator("demo_arith", _arith), generated_splits=tuple(SIZES)),
+             generate=_generator("demo_arith", _arith), generated_splits=tuple(SIZES),
+             exemplars=_exemplars("demo_arith", _arith)),
 )

@@ -30,6 +30,26 @@ def from_hub(record, where):
                     list(ch["text"]), require(record, "answerKey", where), where)
 
 
+
+# Provenance: VERIFIED (liunian-harold-li/scotd @ 21668aa).
+# SCoTD openbook.py, verbatim (its typos included: they are what the teacher saw)
+_EXEMPLAR_PARTS = [
+    ("Poison causes harm to which of the following?", ["a Tree", "a robot", "a house", "a car"],
+     "Poison will harm living things, only a tree is a living thing.", "(a)"),
+    ("As you look deeper into a Marbel you can see", ["the future", "minut defects", "colors", "the other side"],
+     "Marbel is not transparent, so you can not see the other side. Marbel does not necessarily have multiple "
+     "colors. You will see minut defects.", "(b)"),
+    ("When food is reduced in the stomach",
+     ["the mind needs time to digest", "take a second to digest what I said", "nutrients are being deconstructed",
+      "reader's digest is a body of works"],
+     "The food is being deconstructed in the stomach during digestion.", "(c)"),
+    ("The sun is responsible for",
+     ["puppies learning new tricks", "children growing up and getting old", "flowers wilting in a vase",
+      "plants sprouting, blooming and wilting"],
+     "The sun can affect the growing of living things, like plants.", "(d)"),
+]
+EXEMPLARS = tuple((format_question(s, c), r, y) for s, c, r, y in _EXEMPLAR_PARTS)
+
 TASK = TaskSpec(
     name="openbookqa",
     description="OpenBookQA main, 4-way multiple choice (SCoTD Tables 2-3, Fig. 2, 7)",
@@ -40,4 +60,5 @@ TASK = TaskSpec(
            "validation": FileSplit("dev.jsonl", read_jsonl),
            "test": FileSplit("test.jsonl", read_jsonl)},
     hub={s: HubSplit("allenai/openbookqa", s, "main") for s in ("train", "validation", "test")},
+    exemplars=EXEMPLARS,
 )

@@ -47,6 +47,23 @@ def imdb_hub(record, where):
                     where.rsplit(" ", 1)[-1], where)
 
 
+
+# Provenance: ADAPTED -- SCoTD sst2.py, adapted to the kit's sentiment format (sentence not quoted)
+_EXEMPLAR_PARTS = (
+    ("that loves its characters and communicates something rather beautiful about human nature",
+     '"loves its characters" indicates positive sentiment.', "positive"),
+    ("hide new secretions from the parental units",
+     "If people are hiding something, it means the sentiment is on the negative side.", "negative"),
+    ("the greatest musicians", 'By saying someone being the "greatest", it means positive sentiment.', "positive"),
+    ("contains no wit , only labored gags", '"contains no wit" is clearly a negative sentiment.', "negative"),
+    ("demonstrates that the director of such hollywood blockbusters as patriot games can still turn out a small , "
+     "personal film with an emotional wallop .",
+     '"can still turn out a small , personal film with an emotional wallop ." indicates sentiment on the positive '
+     "side.", "positive"),
+    ("that 's far too tragic to merit such superficial treatment",
+     '"far too tragic" and "to merit such superficial treatment" both mean negative sentiments.', "negative"),
+)
+
 _tsv = partial(read_table, delimiter="\t")
 
 TASKS = (
@@ -54,7 +71,8 @@ TASKS = (
              answer_type=answers.LABEL, labels=LABELS,
              from_file=sst2_file, from_hub=sst2_hub, data_subdir="sst2",
              files={"validation": FileSplit("dev.tsv", _tsv)},
-             hub={s: HubSplit("stanfordnlp/sst2", s) for s in ("train", "validation")}),
+             hub={s: HubSplit("stanfordnlp/sst2", s) for s in ("train", "validation")},
+             exemplars=tuple((f"{SENTENCE_PROMPT}\n{t}", r, y) for t, r, y in _EXEMPLAR_PARTS)),
     TaskSpec(name="imdb", description="IMDB reviews with the contrast set of Gardner et al. (SCoTD Fig. 5)",
              answer_type=answers.LABEL, labels=LABELS,
              from_file=imdb_file, from_hub=imdb_hub, data_subdir="imdb_contrast",
@@ -62,5 +80,6 @@ TASKS = (
                     "dev_contrast": FileSplit("dev_contrast.tsv", _tsv),
                     "test_original": FileSplit("test_original.tsv", _tsv),
                     "test_contrast": FileSplit("test_contrast.tsv", _tsv)},
-             hub={s: HubSplit("stanfordnlp/imdb", s) for s in ("train", "test")}),
+             hub={s: HubSplit("stanfordnlp/imdb", s) for s in ("train", "test")},
+             exemplars=tuple((f"{REVIEW_PROMPT}\n{t}", r, y) for t, r, y in _EXEMPLAR_PARTS)),
 )

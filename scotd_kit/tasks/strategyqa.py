@@ -18,6 +18,28 @@ def convert(record, where):
                          "decomposition": list(record.get("decomposition", []))})
 
 
+
+# Provenance: ADAPTED -- SCoTD strategyqa.py (Wei et al.'s), adapted: no "Q: " / "Yes or no: ", lower-case labels
+EXEMPLARS = (
+    ("Do hamsters provide food for any animals?",
+     "Hamsters are prey animals. Prey are food for predators. Thus, hamsters provide food for some animals.", "yes"),
+    ("Could Brooke Shields succeed at University of Pennsylvania?",
+     "Brooke Shields went to Princeton University. Princeton University is about as academically rigorous as the "
+     "University of Pennsylvania. Thus, Brooke Shields could also succeed at the University of Pennsylvania.", "yes"),
+    ("Hydrogen's atomic number squared exceeds number of Spice Girls?",
+     "Hydrogen has an atomic number of 1. 1 squared is 1. There are 5 Spice Girls. Thus, Hydrogen's atomic number "
+     "squared is less than 5.", "no"),
+    ("Is it common to see frost during some college commencements?",
+     "College commencement ceremonies can happen in December, May, and June. December is in the winter, so there "
+     "can be frost. Thus, there could be frost at some commencements.", "yes"),
+    ("Could a llama birth twice during War in Vietnam (1945-46)?",
+     "The War in Vietnam was 6 months. The gestation period for a llama is 11 months, which is more than 6 months. "
+     "Thus, a llama could not give birth twice during the War in Vietnam.", "no"),
+    ("Would a pear sink in water?",
+     "The density of a pear is about 0.6 g/cm^3, which is less than water. Objects less dense than water float. "
+     "Thus, a pear would float.", "no"),
+)
+
 TASK = TaskSpec(
     name="strategyqa",
     description="StrategyQA yes/no multi-hop questions (Socratic CoT)",
@@ -27,4 +49,5 @@ TASK = TaskSpec(
     files={"train": FileSplit("train.json", read_json_list),
            "validation": FileSplit("dev.json", read_json_list)},
     hub={"train": HubSplit("ChilleD/StrategyQA", "train"), "test": HubSplit("ChilleD/StrategyQA", "test")},
+    exemplars=EXEMPLARS, eval_split="test",
 )

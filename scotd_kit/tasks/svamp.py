@@ -6,6 +6,7 @@ Offline, the 1,000-problem challenge set ``SVAMP.json`` is the split ``all``; th
 from ..io import DataError, read_json_list
 from .. import answers
 from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .gsm8k import EXEMPLARS   # Wei et al. 2022's math set, as SCoTD's svamp_local.py uses
 
 
 def convert(record, where):
@@ -25,4 +26,5 @@ TASK = TaskSpec(
     from_file=convert, from_hub=convert, data_subdir="svamp",
     files={"all": FileSplit("SVAMP.json", read_json_list)},
     hub={"train": HubSplit("ChilleD/SVAMP", "train"), "test": HubSplit("ChilleD/SVAMP", "test")},
+    exemplars=EXEMPLARS, eval_split="test",
 )
