@@ -1,32 +1,70 @@
-"""The pipeline steps the notebooks chain, cached by a hash of their settings.
+"""The pipeline steps the notebooks chain, cached by a key of everything that shapes their result.
 
-``Lab(profile)`` is the only stateful object: it knows the profile and where runs are cached.
-Each step is one call with plain arguments; its result is stored under
-``<runs>/<kind>/<hash>/`` so notebooks that need the same trained student (the full-SCoTD N=30
-student serves Table 2(b), Table 3(a), Fig. 2's 30x point, Fig. 3's 100% point and Fig. 4's
-largest size) reuse it, and rerunning a notebook whose runs exist only re-renders.
+``Lab(profile)`` is the only stateful object: it knows the profile, where runs are cached, and
+which model it holds in memory (one at a time: a teacher or a student is released before the
+next one loads or trains).  Each step is one call with plain arguments; its result is stored
+under ``<runs>/<profile>/<kind>/<key>/`` where the key is a hash of
+
+* corpora: the teacher's id (a replayed file's content hash included), its sampling settings,
+  the exemplars and the task;
+* students: the base model, the method, the whole ``TrainConfig`` (its shaping settings), the seed
+  and a hash of the training instances themselves (so the corpus, the filter, the downsampling
+  and the fraction are all in it);
+* evaluations: the model (a student's key is in its path), the task, split, limit, decoding,
+  demonstrations and seed; the summary is stored per scorer version, and a scorer change
+  re-scores the stored generations without generating again.
+
+Notebooks that need the same student (the full-SCoTD N=30 student serves Table 2(b), 3(a), Fig. 2,
+Fig. 3's 100% point and Fig. 4) reuse it; rerunning a notebook whose runs exist only re-renders.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 
 from .io import write_json
 from .paths import cache_dir
-from .profiles import Profile, get_profile
+from .profiles import Profile, differences_from_paper, get_profile
 from .tasks import get_task, load_split
 
 SETTINGS = ("few_shot", "full")
 TRAININGS = ("label_only", "greedy_cot", "scotd")
 STRATEGIES = ("random", "diversity", "likelihood", "open_endedness")
+STUDENT_RUN_FILE = "lab.json"   # the Lab's record beside fine_tune's own result.json (never the same file)
+
+
+class NotAvailable(RuntimeError):
+    """A cell the kit cannot make under these settings; the message says why and what would make it."""
 
 
 def settings_hash(kind: str, settings: dict) -> str:
     blob = json.dumps({"kind": kind, **settings}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def instances_hash(instances) -> str:
+    h = hashlib.sha256()
+    for inst in instances:
+        h.update(json.dumps([inst["id"], inst["input"], inst["targets"]], ensure_ascii=False).encode())
+    return h.hexdigest()[:16]
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def free_memory() -> None:
+    """Give back what released models held (the GPU's cache too)."""
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class Lab:
@@ -35,144 +73,342 @@ class Lab:
         # SCOTD_RUNS_DIR lets a batch run (or the tests) keep its runs apart from the user's cache
         root = runs_dir or os.environ.get("SCOTD_RUNS_DIR") or cache_dir() / "runs"
         self.root = Path(root) / self.profile.name
+        self._held: tuple | None = None      # (model key, model, tokenizer): at most one in memory
+        self._replays: dict = {}
 
     # --- data --------------------------------------------------------------------------------
+
+    def tasks(self, tasks=None) -> list[str]:
+        """The paper tasks a notebook covers: ``tasks`` if given, else the profile's."""
+        return list(dict.fromkeys(tasks or self.profile.tasks))
+
+    def eval_split(self, paper_task: str) -> str:
+        """The split results are reported on: the profile's if it names one, else the task spec's."""
+        return self.profile.eval_split or get_task(self.profile.task(paper_task)).eval_split
 
     def examples(self, paper_task: str, split: str | None = None) -> list:
         """Examples of the task this profile runs for ``paper_task`` (limited by the profile)."""
         p = self.profile
-        split = split or p.eval_split
+        split = split or self.eval_split(paper_task)
         task = get_task(p.task(paper_task))
         limit = p.train_limit if split == p.train_split else p.eval_limit
         return load_split(task, p.split(task.name, split), limit=limit, seed=p.seed)
 
+    def exemplars(self, paper_task: str) -> list:
+        """The few-shot exemplars of the task run (the profile may replace a task's own)."""
+        from .exemplars import get_exemplars
+
+        task = self.profile.task(paper_task)
+        own = self.profile.exemplars.get(paper_task) or self.profile.exemplars.get(task)
+        return [tuple(d) for d in own] if own else get_exemplars(task)
+
     # --- teacher -----------------------------------------------------------------------------
 
-    def corpus(self, paper_task: str, *, n: int | None = None, greedy: bool = False) -> list[dict]:
-        """The teacher's CoTs for the training instances: N sampled (T=1) or one greedy per instance.
+    def teacher_spec(self, paper_task: str, *, greedy: bool = False) -> str:
+        """The teacher of ``paper_task``'s corpus: ``teachers[task]`` or ``teacher``; a released-corpora
+        directory is resolved to the task's file.  Greedy CoTs never come from a T=1 release."""
+        from .teachers.replay import released_file
 
-        The corpus is resumable and topped up: asking for N=30 after N=5 samples only 25 more.
+        p = self.profile
+        task = p.task(paper_task)
+        spec = p.teachers.get(paper_task) or p.teachers.get(task) or p.teacher
+        if greedy:
+            if p.greedy_teacher:
+                spec = p.greedy_teacher
+            elif spec.startswith("replay:"):
+                raise NotAvailable("SCoTD's released corpora hold T=1 samples only, no greedy CoT; name a teacher "
+                                   "for greedy CoTs (-p greedy_teacher=MODEL) to make this cell")
+        if spec.startswith("replay:"):
+            try:
+                spec = "replay:" + str(released_file(spec.split(":", 1)[1], task))
+            except FileNotFoundError as e:
+                raise NotAvailable(str(e)) from None
+        return spec
+
+    def _teacher(self, spec: str):
+        kind, _, rest = spec.partition(":")
+        if kind == "replay":
+            if spec not in self._replays:
+                from .teachers import make_teacher
+
+                self._replays[spec] = make_teacher("replay", rest)
+            return self._replays[spec]
+        return teacher_from_spec(spec)
+
+    def corpus(self, paper_task: str, *, n: int | None = None, greedy: bool = False) -> list[dict]:
+        """The teacher's CoTs for the training instances: N sampled or one greedy per instance.
+
+        The corpus file is keyed by the teacher, its sampling settings and the exemplars, so a corpus
+        asked for under other settings never mixes with an old one; it is resumable and topped up
+        (N=30 after N=5 samples only 25 more).
         """
+        from .exemplars import exemplars_hash
         from .sampling import sample_corpus
+        from .teachers import SamplingSettings
 
         p = self.profile
         task = p.task(paper_task)
         n = 1 if greedy else (n or p.n_cots)
-        kind = "greedy" if greedy else "sampled"
-        if not greedy and p.teacher_temperature != 1.0:
-            kind += f"-t{p.teacher_temperature}"
-        path = self.root / "corpora" / f"{_slug(p.teacher)}-{kind}" / f"{task}.jsonl"
-        corpus = sample_corpus(task, self.examples(paper_task, p.train_split), teacher_from_spec(p.teacher),
-                               n=n, corpus_path=path, temperature=0.0 if greedy else p.teacher_temperature,
-                               max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
-                               batch_size=p.teacher_batch_size)
-        return [r for r in corpus.records() if r["sample_index"] < n]
+        spec = self.teacher_spec(paper_task, greedy=greedy)
+        teacher = self._teacher(spec)
+        demos = self.exemplars(paper_task)
+        temperature = 0.0 if greedy else p.teacher_temperature
+        settings = SamplingSettings(temperature=temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed)
+        key = settings_hash("corpus", dict(teacher=teacher.id, task=task, settings=settings.as_dict(),
+                                           exemplars=exemplars_hash(demos)))
+        examples = self.examples(paper_task, p.train_split)
+        self._check_release_holds(teacher, examples, n)
+        self.release()          # the teacher may need the memory a student held
+        corpus = sample_corpus(task, examples, teacher, n=n, corpus_path=self.root / "corpora" / key / f"{task}.jsonl",
+                               temperature=temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
+                               batch_size=p.teacher_batch_size, demos=demos, progress=False)
+        ids = {str(e.id) for e in examples}
+        return [r for r in corpus.records()
+                if r["sample_index"] < n and str(r["instance_id"]) in ids and r["teacher"] == teacher.id]
+
+    @staticmethod
+    def _check_release_holds(teacher, examples, n: int) -> None:
+        available = getattr(teacher, "available", None)
+        if available is None:
+            return
+        have = min((available(int(e.meta.get("index", i))) for i, e in enumerate(examples)), default=0)
+        if have < n:
+            raise NotAvailable(f"{teacher.id} holds {have} CoTs for some instance; N={n} cannot be made from it "
+                               f"(sample more from a teacher you name: -p teachers=...)")
 
     # --- training data -------------------------------------------------------------------------
 
     def instances(self, paper_task: str, *, setting: str = "full", training: str = "scotd", n: int | None = None,
-                  fraction: float = 1.0, strategy: str | None = None, k: int | None = None) -> list[dict]:
-        """Training instances for one cell of the papers' tables (see ``curation``)."""
+                  fraction: float = 1.0, strategy: str | None = None, k: int | None = None,
+                  demonstrations: bool = False) -> list[dict]:
+        """Training instances for one cell of the papers' tables (see ``curation``).
+
+        ``fraction``: a share of D_train's instances taken *before* the teacher's CoTs are filtered,
+        the same instances for every line of Fig. 3.  ``strategy``: Fig. 7 (full setting only):
+        filter to the correct CoTs, then downsample to ``k`` per instance.  ``demonstrations``:
+        MetaICL-style inputs (Fig. 6), the task's exemplars in front of every question, with their
+        rationales for CoT training and without for label-only training.
+        """
         from . import curation
 
+        p = self.profile
         if setting not in SETTINGS or training not in TRAININGS:
             raise ValueError(f"setting must be one of {SETTINGS} and training one of {TRAININGS}")
-        examples = self.examples(paper_task, self.profile.train_split)
+        if strategy is not None and (setting != "full" or training != "scotd"):
+            raise ValueError("Fig. 7's downsampling chooses among correct CoTs: setting='full', training='scotd'")
+        examples = self.examples(paper_task, p.train_split)
+        if fraction < 1:
+            examples = curation.subset_instances(examples, fraction, seed=p.seed)
+        ids = {str(e.id) for e in examples}
+
+        def records(**kw):
+            return [r for r in self.corpus(paper_task, **kw) if str(r["instance_id"]) in ids]
+
         if training == "label_only" and setting == "full":
             instances = curation.label_only_instances(examples)
         elif training == "label_only":
             # few-shot: no gold labels beyond the prompt's; the teacher's answers are the labels
-            instances = curation.teacher_label_instances(self.corpus(paper_task, n=n), examples)
+            instances = curation.teacher_label_instances(records(n=n), examples)
         elif training == "greedy_cot":
-            instances = curation.greedy_cot_instances(self.corpus(paper_task, greedy=True), examples, setting=setting)
+            instances = curation.greedy_cot_instances(records(greedy=True), examples, setting=setting)
         else:
-            records = curation.first_n_per_instance(self.corpus(paper_task, n=n), n or self.profile.n_cots)
+            chosen = curation.first_n_per_instance(records(n=n), n or p.n_cots)
             if strategy is not None:
-                records = curation.downsample(records, strategy, k=k or self.profile.downsample_k,
-                                              seed=self.profile.seed)
-            instances = curation.build_instances(records, examples, setting=setting)
-        return curation.subset_instances(instances, fraction, seed=self.profile.seed) if fraction < 1 else instances
+                chosen = curation.fig7_records(chosen, strategy, k=k or p.downsample_k, seed=p.seed)
+            instances = curation.build_instances(chosen, examples, setting=setting)
+        if demonstrations:
+            prefix = _demo_block(self.exemplars(paper_task), cot=training != "label_only")
+            instances = [{**inst, "input": prefix + inst["input"]} for inst in instances]
+        return instances
+
+    def filter_stats(self, paper_task: str, n: int | None = None) -> dict:
+        """What SCoTD's correct-only filter drops from this task's corpus (§3.1: 40.4 / 45.0 / 34.2 %)."""
+        from .curation import filter_stats, first_n_per_instance
+
+        n = n or self.profile.n_cots
+        return filter_stats(first_n_per_instance(self.corpus(paper_task, n=n), n))
 
     # --- students ------------------------------------------------------------------------------
 
+    def train_config(self, **overrides):
+        from .training import TrainConfig
+
+        p = self.profile
+        return TrainConfig.recipe(p.train_recipe, **{**p.train_overrides(), **overrides})
+
     def student(self, paper_tasks: str | tuple, *, setting: str = "full", training: str = "scotd",
                 n: int | None = None, fraction: float = 1.0, strategy: str | None = None,
-                student: str | None = None) -> Path:
-        """A fine-tuned student directory, trained once per distinct setting."""
-        from .training import TrainConfig, fine_tune
+                student: str | None = None, demonstrations: bool = False) -> Path:
+        """A fine-tuned student directory, trained once per distinct (data, model, config)."""
+        from .training import fine_tune
 
         p = self.profile
         tasks = (paper_tasks,) if isinstance(paper_tasks, str) else tuple(paper_tasks)
-        key = dict(tasks=[p.task(t) for t in tasks], setting=setting, training=training,
-                   n=None if training == "label_only" and setting == "full" else (n or p.n_cots),
-                   fraction=fraction, strategy=strategy, student=student or p.student, teacher=p.teacher,
-                   method=p.method, steps=p.max_steps, epochs=p.train_epochs, batch=p.batch_size,
-                   lr=p.learning_rate, max_length=p.max_length, seed=p.seed,
-                   train_limit=p.train_limit)
-        out = self.root / "students" / settings_hash("student", key)
-        done = out / "result.json"
-        if done.exists():
-            return Path(json.loads(done.read_text())["model_dir"])
         instances = [i for t in tasks for i in self.instances(t, setting=setting, training=training, n=n,
-                                                              fraction=fraction, strategy=strategy)]
-        base = TrainConfig.paper if p.name == "paper" else TrainConfig.small
-        config = base(max_steps=p.max_steps, num_train_epochs=p.train_epochs, per_device_train_batch_size=p.batch_size,
-                      learning_rate=p.learning_rate, max_length=p.max_length,
-                      save_steps=min(p.max_steps, 500) if p.max_steps > 0 else 500)
-        result = fine_tune(student or p.student, instances, output_dir=out, method=p.method, config=config,
-                           seed=p.seed)
-        write_json(done, {"model_dir": str(result.model_dir), "settings": key, "instances": len(instances)})
+                                                              fraction=fraction, strategy=strategy,
+                                                              demonstrations=demonstrations)]
+        config = self.train_config()
+        base = student or p.student
+        key = dict(student=str(base), method=p.method, seed=p.seed, config=config.shaping_settings(),
+                   data=instances_hash(instances))
+        out = self.root / "students" / settings_hash("student", key)
+        done = out / STUDENT_RUN_FILE
+        if done.exists() and (out / "final").is_dir():
+            return Path(json.loads(done.read_text())["model_dir"])
+        self.release()          # nothing else in memory while a student trains
+        result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=p.seed)
+        free_memory()
+        cell = dict(tasks=[p.task(t) for t in tasks], setting=setting, training=training, n=n or p.n_cots,
+                    fraction=fraction, strategy=strategy, demonstrations=demonstrations)
+        write_json(done, {"model_dir": str(result.model_dir), "key": key, "cell": cell, "instances": len(instances),
+                          "profile": p.name})
         return Path(result.model_dir)
 
     # --- evaluation ----------------------------------------------------------------------------
 
     def accuracy(self, model: str | Path, paper_task: str, *, decoding: str = "greedy", split: str | None = None,
                  demos: list | None = None, cot: bool = True) -> dict:
-        """Accuracy summary (strict and flexible, 95% CI) of a student directory or a model name.
+        """Accuracy summary (strict and flexible, 95% CI, malformed share) of a student or a model name,
+        with ``records_path`` (every generated text) and ``run_dir``.
 
-        ``demos`` turns it into a few-shot prompting baseline (Table 2(a)); ``cot=False`` drops
-        the demos' rationales.
+        ``demos`` turns it into a few-shot prompting baseline (Table 2(a)) or MetaICL-style testing
+        (Fig. 6); ``cot=False`` drops the demos' rationales.
         """
-        from .evaluation import evaluate
+        from . import evaluation
+        from .exemplars import exemplars_hash
+        from .io import read_jsonl
 
         p = self.profile
         task = p.task(paper_task)
-        split = split or p.eval_split
-        key = dict(model=str(model), task=task, split=split, decoding=decoding, k=p.sc_k, t=p.sc_temperature,
-                   max_new_tokens=p.student_max_new_tokens, limit=p.eval_limit, seed=p.seed,
-                   demos=bool(demos), cot=cot)
+        split = split or self.eval_split(paper_task)
+        sc = decoding == "self_consistency"
+        key = dict(model=str(model), task=task, split=p.split(task, split), decoding=decoding,
+                   k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
+                   limit=p.eval_limit, seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot)
         out = self.root / "evals" / settings_hash("eval", key)
-        done = out / "summary.json"
-        if done.exists():
-            return {**json.loads(done.read_text()), "records_path": str(out / "records.jsonl")}
+        scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
+        records_path = out / "records.jsonl"
+        extra = {"records_path": str(records_path), "run_dir": str(out)}
+        if scored.exists():
+            return {**json.loads(scored.read_text()), **extra}
+        examples = self.examples(paper_task, split)
+        if records_path.exists() and (out / "summary.json").exists():
+            # generated before under another scorer: re-score the stored texts
+            stored = json.loads((out / "summary.json").read_text())
+            result = evaluation.rescore(task, examples, [r for _, r in read_jsonl(records_path)],
+                                        stored["decoding"], seed=p.seed)
+        else:
+            model_obj, tok = self._load(model)
+            result = evaluation.evaluate(model_obj, tok, task, examples, decoding=decoding, k=p.sc_k,
+                                         temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
+                                         demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)
+        write_json(scored, result.summary())
+        return {**result.summary(), **extra}
+
+    def _load(self, model: str | Path):
+        """The model, on the GPU when there is one; the model held before is released first."""
+        key = str(model)
+        if self._held is not None and self._held[0] == key:
+            return self._held[1], self._held[2]
+        self.release()
         model_obj, tok = load_any(model)
-        result = evaluate(model_obj, tok, task, self.examples(paper_task, split), decoding=decoding, k=p.sc_k,
-                          temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens, demos=demos,
-                          cot=cot, seed=p.seed, out_dir=out)
-        return {**result.summary(), "records_path": str(out / "records.jsonl")}
+        if not getattr(model_obj, "is_loaded_in_4bit", False) and not getattr(model_obj, "is_loaded_in_8bit", False):
+            model_obj.to(device())
+        self._held = (key, model_obj, tok)
+        return model_obj, tok
+
+    def release(self) -> None:
+        """Drop the model held in memory (before a teacher samples or a student trains)."""
+        self._held = None
+        free_memory()
+
+    def measure(self, paper_task: str, *, decoding: str = "greedy", split: str | None = None,
+                demos: list | None = None, cot: bool = True, train_tasks=None, **student):
+        """``accuracy`` of the student trained with ``student`` settings on ``train_tasks`` (default:
+        ``paper_task``), or the reason it cannot be made here (a :class:`NotAvailable`, or a filter that
+        left nothing) -- to be shown in its cell instead of stopping the notebook."""
+        from .curation import EmptySelectionError
+
+        try:
+            model = self.student(train_tasks or paper_task, **student)
+            return self.accuracy(model, paper_task, decoding=decoding, split=split, demos=demos, cot=cot)
+        except (NotAvailable, EmptySelectionError) as e:
+            return e
+
+    # --- cells ---------------------------------------------------------------------------------
+
+    def cell(self, notebook: str, table: str, row: str, column: str, result, paper: float | None = None,
+             *, ignore: tuple = (), **used):
+        """A :class:`~scotd_kit.report.Cell` from an ``accuracy`` result (or the :class:`NotAvailable`
+        that stopped it): strict and flexible accuracy, n, CI, malformed share, run directory, and why
+        it is not comparable with the paper's number when it is not. ``used``: settings this cell used
+        instead of the profile's (``student=...``); ``ignore``: settings the cell matches with the
+        paper's own point (``n_cots`` on the N grid) or that do not apply (training, for prompting)."""
+        from .report import Cell
+
+        p = self.profile
+        task_run = p.task(column)
+        why = [d for d in differences_from_paper(p, **used) if d.split("=")[0] not in ignore]
+        if task_run != column:
+            why.insert(0, f"{task_run} stands in for {column}")
+        if isinstance(result, Exception):
+            return Cell(notebook, table, row, column, None, paper, p.name, task_run,
+                        not_comparable="; ".join(why), unavailable=str(result))
+        r = result
+        sc = (r.get("decoding") or {}).get("decoding") == "self_consistency"
+        return Cell(notebook, table, row, column, 100 * r["accuracy"], paper, p.name, task_run, r["n"],
+                    100 * r["ci95"][0], 100 * r["ci95"][1], ours_flexible=100 * r["accuracy_flexible"],
+                    malformed=100 * r["malformed"] if sc else None, run=r.get("run_dir", ""),
+                    not_comparable="; ".join(why))
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+    def filter_cell(self, notebook: str, paper_task: str):
+        """§3.1's number for ``paper_task``: the share of the teacher's CoTs the supervised filter drops."""
+        from . import paper
+        from .report import Cell
+
+        p = self.profile
+        try:
+            stats = self.filter_stats(paper_task)
+        except NotAvailable as e:
+            stats = e
+        why = [d for d in differences_from_paper(p) if d.split("=")[0] in CORPUS_SETTINGS or d.endswith(" profile")]
+        common = dict(not_comparable="; ".join(why))
+        if isinstance(stats, Exception):
+            return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, None,
+                        paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), unavailable=str(stats),
+                        **common)
+        return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, 100 * stats["dropped_share"],
+                    paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), stats["samples"], **common)
 
 
-@lru_cache(maxsize=2)
+CORPUS_SETTINGS = ("teacher", "teacher_temperature", "n_cots", "train_limit", "exemplars")
+TRAINING_SETTINGS = ("train_recipe", "max_steps", "per_device_train_batch_size", "learning_rate", "max_length",
+                     "warmup_steps", "train_args", "method", "n_cots", "train_limit", "teacher", "teacher_temperature")
+
+
+def _demo_block(demos, cot: bool) -> str:
+    from .prompts import few_shot_block
+
+    return few_shot_block([(x, r if cot else "", y) for x, r, y in demos])
+
+
 def load_any(model: str | Path):
     """A model name or a fine-tuned student directory (full model or LoRA adapter)."""
-    from .training import load_student
+    from .training import STUDENT_FILE, load_student
 
     path = Path(model)
-    if path.is_dir() and (path / "scotd_student.json").exists():   # written by training.fine_tune
+    if path.is_dir() and (path / STUDENT_FILE).exists():   # written by training.fine_tune
         return load_student(path)
     from .models import load_model
 
     return load_model(str(model))
 
 
-@lru_cache(maxsize=2)
 def teacher_from_spec(spec: str):
-    """``"replay:<dir>"`` (SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an OpenAI-compatible
-    endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model name / path (local)."""
+    """``"replay:<file>"`` (one of SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an
+    OpenAI-compatible endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model
+    name / path (local, loaded on first use, on the GPU when there is one)."""
     from . import teachers
 
     kind, _, rest = spec.partition(":")
@@ -181,4 +417,19 @@ def teacher_from_spec(spec: str):
     if kind == "openai":
         return teachers.make_teacher("openai", rest,
                                      base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
-    return teachers.make_teacher("local", spec)
+    return _local_teacher(spec)
+
+
+def _local_teacher(spec: str):
+    from .teachers import LocalTeacher
+
+    class OnDeviceTeacher(LocalTeacher):
+        """A local teacher placed on the GPU when there is one (weights load on first use)."""
+
+        def _load(self) -> None:
+            fresh = self._model is None
+            super()._load()
+            if fresh and not getattr(self._model, "is_loaded_in_4bit", False):
+                self._model.to(device())
+
+    return OnDeviceTeacher(spec)

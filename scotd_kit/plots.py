@@ -47,3 +47,25 @@ def lines(frame, *, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: s
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def panels(frame, *, panel: str, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: str = "accuracy (%)",
+           hlines: dict | None = None):
+    """One panel per value of ``panel`` (one per task, as the paper's Fig. 2), lines per ``hue`` in each;
+    ``hlines`` = {panel value: {label: value}} reference lines (a label-only baseline)."""
+    names = list(dict.fromkeys(frame[panel]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for h, sub in frame[frame[panel] == name].groupby(hue, sort=False):
+            sub = sub.sort_values(x)
+            ax.plot(sub[x], sub[y], marker="o", label=str(h))
+        for label, value in (hlines or {}).get(name, {}).items():
+            if value == value:   # NaN: a baseline that could not be made
+                ax.axhline(value, linestyle="--", color="grey", linewidth=1, label=label)
+        ax.set_title(str(name), fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

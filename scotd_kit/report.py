@@ -4,8 +4,10 @@ Every notebook ends with a list of :class:`Cell` rows; ``save_result`` writes th
 Markdown (``<name>.csv``, ``<name>.md``) beside the figure (``<name>.png``, ``<name>.pdf``).
 ``scotd-kit reproduce`` gathers the ``*.cells.json`` files into one summary.
 
-A difference to the paper is computed only where the kit ran the paper's own task; under the
-``smoke`` / ``demo`` profiles a demo task stands in, and the row says so instead.
+A difference to the paper is computed only where the kit ran the paper's own task with the paper's
+settings (``profiles.differences_from_paper``); every other row says "not comparable: <why>", and a
+cell that could not be made says why.  Every row keeps strict and flexible accuracy, n, the CI,
+the malformed share of self-consistency samples and the run directory it came from.
 """
 from __future__ import annotations
 
@@ -22,17 +24,23 @@ class Cell:
     table: str                 # "Table 2(b)", "Fig. 2", ...
     row: str                   # e.g. "full / SCoTD"
     column: str                # the paper's task (or measure) of this cell
-    ours: float | None         # accuracy in percent, measured by this run
+    ours: float | None         # accuracy in percent (strict, SCoTD's rule), measured by this run
     paper: float | None        # the paper's verified number, if it has one
     profile: str
     task_run: str              # the task the kit actually ran
     n: int | None = None       # examples behind ``ours``
     ci_low: float | None = None
     ci_high: float | None = None
+    ours_flexible: float | None = None
+    malformed: float | None = None   # self-consistency: % of samples without an answer marker
+    run: str = ""                    # the run directory (generations, summary) behind ``ours``
+    not_comparable: str = ""         # why the settings are not the paper's ("" when they are)
+    unavailable: str = ""            # why the cell could not be made under these settings
 
     @property
     def comparable(self) -> bool:
-        return self.task_run == self.column and self.profile in ("colab", "paper")
+        return (self.task_run == self.column and self.profile in ("colab", "paper") and not self.not_comparable
+                and not self.unavailable)
 
     @property
     def diff(self) -> float | None:
@@ -42,11 +50,15 @@ class Cell:
 
     @property
     def note(self) -> str:
+        if self.unavailable:
+            return f"cannot be made: {self.unavailable}"
         if self.comparable:
             return ""
+        if self.not_comparable:
+            return f"not comparable: {self.not_comparable}"
         if self.task_run != self.column:
-            return f"{self.profile} profile: {self.task_run} stands in for {self.column}; not a reproduction"
-        return f"{self.profile} profile settings; not a reproduction"
+            return f"not comparable: {self.profile} profile: {self.task_run} stands in for {self.column}"
+        return f"not comparable: {self.profile} profile settings"
 
     def as_row(self) -> dict:
         return {**asdict(self), "diff": self.diff, "note": self.note}
@@ -55,8 +67,8 @@ class Cell:
 def cells_frame(cells):
     import pandas as pd
 
-    cols = ["notebook", "table", "row", "column", "task_run", "ours", "ci_low", "ci_high", "n", "paper", "diff",
-            "profile", "note"]
+    cols = ["notebook", "table", "row", "column", "task_run", "ours", "ours_flexible", "ci_low", "ci_high", "n",
+            "malformed", "paper", "diff", "profile", "note", "run"]
     return pd.DataFrame([c.as_row() for c in cells], columns=cols)
 
 
@@ -88,3 +100,25 @@ def save_result(name: str, cells, out_dir: str | Path, figure=None, table=None) 
         for ext in ("png", "pdf"):
             figure.savefig(out / f"{name}.{ext}", dpi=150, bbox_inches="tight")
     return out
+
+
+def write_cot_samples(path: str | Path, teacher_records, student_records, *, per_instance: int = 3,
+                      instances: int = 2, profile: str = "", task_run: str = "") -> Path:
+    """A Table 1-style sample: the teacher's CoTs for a few training instances and the student's CoT
+    for a few test questions, written as Markdown (the texts verbatim, in code blocks)."""
+    from collections import OrderedDict
+
+    lines = [f"# Table 1-style sample of CoTs ({profile} profile, task run: {task_run})", "",
+             "## Teacher CoTs (training instances)", ""]
+    groups: "OrderedDict[str, list]" = OrderedDict()
+    for r in teacher_records:
+        groups.setdefault(str(r["instance_id"]), []).append(r)
+    for iid, rs in list(groups.items())[:instances]:
+        lines += [f"### instance {iid} (gold {rs[0].get('gold')})", ""]
+        for r in rs[:per_instance]:
+            lines += [f"- correct: {r.get('correct')}", "", "```", str(r.get("text", "")).strip(), "```", ""]
+    lines += ["## Student CoTs (test questions, first sample)", ""]
+    for r in list(student_records)[:instances * per_instance]:
+        lines += [f"### {r['id']} (gold {r['gold']}, correct: {r['correct_strict']})", "", "```",
+                  str(r["prompt"]).strip(), str(r["texts"][0] if r["texts"] else "").strip(), "```", ""]
+    return atomic_write_text(Path(path), "\n".join(lines) + "\n")

@@ -28,6 +28,8 @@ from ..io import DataError, read_json_list
 from .base import Completion, RequestResult, SampleRequest, SamplingSettings, TeacherError, approx_tokens, mean
 
 REQUIRED = ("prompt", "response", "score", "index", "rationale")
+# the release's file for each task (liunian-harold-li/scotd README): one teacher per task, never one for all
+RELEASED_FILES = {"commonsense_qa": "csqa_30x.json", "openbookqa": "openbook_30x.json", "quarel": "quarel_30x.json"}
 POOL_THRESHOLD = 0.5       # SCoTD configs/train.yaml
 EXAMPLE_SUFFIX = "\n\n"
 
@@ -45,6 +47,22 @@ def load_released(path: str | os.PathLike) -> list[dict]:
             raise DataError(f"{path}: record {i}: 'index' must be an int and 'response' a string")
         out.append(rec)
     return out
+
+
+def released_file(path: str | os.PathLike, task: str) -> Path:
+    """The released corpus of ``task``: ``path`` itself if it is a file, else the task's file in the
+    directory ``path`` (``csqa_30x.json``, ``openbook_30x.json``, ``quarel_30x.json``)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if task not in RELEASED_FILES:
+        raise FileNotFoundError(f"SCoTD's released corpora cover {', '.join(RELEASED_FILES)}, not {task!r}; "
+                                f"name a teacher for it (-p teachers='{{{task}: MODEL}}')")
+    file = path / RELEASED_FILES[task]
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} does not exist: put SCoTD's released {RELEASED_FILES[task]} in {path} "
+                                f"(-p teacher=replay:DIR names the directory)")
+    return file
 
 
 def group_by_index(records: Sequence[dict]) -> dict[int, list[dict]]:
