@@ -17,8 +17,15 @@ def _tasks(args) -> int:
 def _reproduce(args) -> int:
     from .reproduce import reproduce
 
+    from .reproduce import parse_parameter
+
+    try:
+        parameters = dict(parse_parameter(p) for p in args.parameters)
+    except ValueError as e:
+        print(f"scotd-kit reproduce: {e}", file=sys.stderr)
+        return 2
     summary = reproduce(args.profile, args.notebooks or None, output_dir=args.output_dir,
-                        executed_dir=args.executed_dir)
+                        executed_dir=args.executed_dir, parameters=parameters)
     print(f"summary: {summary.output_dir / 'summary.md'}")
     for run in summary.failed:
         print(f"FAILED {run.name}: {run.error} (executed copy: {run.executed})")
@@ -34,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("notebooks", nargs="*", help="notebook names or globs (default: all)")
     rep.add_argument("--output-dir", default="figures", help="tables and figures go to OUTPUT_DIR/PROFILE")
     rep.add_argument("--executed-dir", default=None, help="executed notebooks (default runs/executed/PROFILE)")
+    rep.add_argument("-p", "--parameter", dest="parameters", action="append", default=[], metavar="NAME=VALUE",
+                     help="a notebook parameter or profile setting, the value read as YAML, as papermill's -p/-y "
+                          "(e.g. -p max_steps=100 -p 'tasks=[commonsense_qa, openbookqa]' -p teacher=replay:DIR)")
     rep.set_defaults(func=_reproduce)
     args = parser.parse_args(argv)
     return args.func(args)

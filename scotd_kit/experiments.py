@@ -142,20 +142,13 @@ class Lab:
         asked for under other settings never mixes with an old one; it is resumable and topped up
         (N=30 after N=5 samples only 25 more).
         """
-        from .exemplars import exemplars_hash
         from .sampling import sample_corpus
-        from .teachers import SamplingSettings
 
         p = self.profile
         task = p.task(paper_task)
         n = 1 if greedy else (n or p.n_cots)
-        spec = self.teacher_spec(paper_task, greedy=greedy)
-        teacher = self._teacher(spec)
-        demos = self.exemplars(paper_task)
-        temperature = 0.0 if greedy else p.teacher_temperature
-        settings = SamplingSettings(temperature=temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed)
-        key = settings_hash("corpus", dict(teacher=teacher.id, task=task, settings=settings.as_dict(),
-                                           exemplars=exemplars_hash(demos)))
+        teacher, demos, settings, key = self._corpus_plan(paper_task, greedy)
+        temperature = settings.temperature
         examples = self.examples(paper_task, p.train_split)
         self._check_release_holds(teacher, examples, n)
         self.release()          # the teacher may need the memory a student held
@@ -165,6 +158,26 @@ class Lab:
         ids = {str(e.id) for e in examples}
         return [r for r in corpus.records()
                 if r["sample_index"] < n and str(r["instance_id"]) in ids and r["teacher"] == teacher.id]
+
+    def _corpus_plan(self, paper_task: str, greedy: bool):
+        """(teacher, exemplars, sampling settings, corpus key) of ``paper_task``'s corpus."""
+        from .exemplars import exemplars_hash
+        from .teachers import SamplingSettings
+
+        p = self.profile
+        teacher = self._teacher(self.teacher_spec(paper_task, greedy=greedy))
+        demos = self.exemplars(paper_task)
+        settings = SamplingSettings(temperature=0.0 if greedy else p.teacher_temperature,
+                                    max_new_tokens=p.teacher_max_new_tokens, seed=p.seed)
+        key = settings_hash("corpus", dict(teacher=teacher.id, task=p.task(paper_task), settings=settings.as_dict(),
+                                           exemplars=exemplars_hash(demos)))
+        return teacher, demos, settings, key
+
+    def corpus_key(self, paper_task: str, training: str, setting: str) -> str | None:
+        """The key of the corpus a cell trains on (None: the full label-only student needs none)."""
+        if training == "label_only" and setting == "full":
+            return None
+        return self._corpus_plan(paper_task, training == "greedy_cot")[3]
 
     @staticmethod
     def _check_release_holds(teacher, examples, n: int) -> None:
@@ -250,7 +263,7 @@ class Lab:
         config = self.train_config()
         base = student or p.student
         key = dict(student=str(base), method=p.method, seed=p.seed, config=config.shaping_settings(),
-                   data=instances_hash(instances))
+                   data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
         out = self.root / "students" / settings_hash("student", key)
         done = out / STUDENT_RUN_FILE
         if done.exists() and (out / "final").is_dir():

@@ -1,9 +1,11 @@
 """``scotd-kit reproduce``: run the notebooks through papermill under a profile, then summarise.
 
-Each notebook gets two parameters, ``profile`` and ``output_dir``; anything secret (API keys) is
-read from the environment inside the notebook, never passed here (papermill writes parameters
-into the executed notebook).  A failed notebook does not stop the others; it is reported with
-the path of its executed copy.
+Each notebook gets the parameters ``profile``, ``output_dir`` and ``overrides`` (profile settings by
+name); ``parameters`` given here that name a profile setting (``max_steps``, ``tasks``, ``teacher``...)
+go into ``overrides``, any other one (``task``) is passed to the notebook as is -- what papermill's
+``-p`` does.  Anything secret (API keys) is read from the environment inside the notebook, never
+passed here (papermill writes parameters into the executed notebook).  A failed notebook does not
+stop the others; it is reported with the path of its executed copy.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from .io import atomic_write_text
 from .report import markdown_table
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-_SECRET = re.compile(r"key|token|secret|password", re.I)
+# names of secrets (api_key, hf_token, password...), not settings that merely mention tokens (max_new_tokens)
+_SECRET = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth)(_|$)", re.I)
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Summary:
     profile: str
     output_dir: Path
     runs: list[NotebookRun] = field(default_factory=list)
+    overrides: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> list[NotebookRun]:
@@ -50,12 +54,38 @@ def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None
     return paths
 
 
+def parse_parameter(text: str) -> tuple[str, object]:
+    """``name=value`` with the value read as YAML (so JSON too), as papermill's ``-p`` / ``-y`` read them:
+    ``max_steps=100`` -> 100, ``tasks=[commonsense_qa, openbookqa]`` -> a list, ``teacher=replay:dir`` -> str."""
+    import yaml
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ValueError(f"a parameter is NAME=VALUE, not {text!r}")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    return name.strip(), parsed
+
+
+def split_parameters(parameters: dict | None) -> dict:
+    """Profile settings go into the notebooks' ``overrides`` dict; other parameters stay as they are."""
+    from .profiles import profile_fields
+
+    parameters = dict(parameters or {})
+    fields = profile_fields()
+    overrides = dict(parameters.pop("overrides", None) or {})
+    overrides.update({k: parameters.pop(k) for k in list(parameters) if k in fields})
+    return {**parameters, **({"overrides": overrides} if overrides else {})}
+
+
 def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
                  parameters: dict | None = None, kernel: str = "python3") -> NotebookRun:
     import papermill
 
-    params = {"profile": profile, "output_dir": str(output_dir.resolve()), **(parameters or {})}
-    secret = [k for k in params if _SECRET.search(k)]
+    params = {"profile": profile, "output_dir": str(output_dir.resolve()), **split_parameters(parameters)}
+    secret = [k for k in [*params, *params.get("overrides", {})] if _SECRET.search(k)]
     if secret:
         raise ValueError(f"refusing to pass {secret} as notebook parameters: papermill writes parameters into "
                          f"the executed notebook; set secrets as environment variables instead")
@@ -79,7 +109,7 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
 
     out = Path(output_dir) / profile
     executed = Path(executed_dir) if executed_dir else Path("runs") / "executed" / profile
-    summary = Summary(profile, out)
+    summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}))
     notebooks = list_notebooks(notebooks_dir, select)
     bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
     for path in bar:
@@ -90,6 +120,27 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
         bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
     write_summary(summary)
     return summary
+
+
+def profile_header(summary: Summary) -> str:
+    """What the profile is, before any number: its description, what it needs, and what was overridden."""
+    from .profiles import PROFILES, differences_from_paper, get_profile
+
+    if summary.profile not in PROFILES:
+        return ""
+    base = PROFILES[summary.profile]
+    try:
+        prof = get_profile(summary.profile, **summary.overrides)
+    except (TypeError, ValueError):
+        prof = base
+    lines = [f"**What this is**: {base.description}.", f"**Needs**: {base.needs}."]
+    if summary.overrides:
+        lines.append("**Overridden**: " + ", ".join(f"`{k}={v!r}`" for k, v in summary.overrides.items()) + ".")
+    differs = differences_from_paper(prof)
+    lines.append("**Settings**: the paper's (numbers below are compared)." if not differs else
+                 "**Settings differ from the paper's**: " + "; ".join(differs) +
+                 " -- these numbers are not a reproduction of the paper's.")
+    return "\n".join(lines) + "\n\n"
 
 
 def write_summary(summary: Summary) -> None:
@@ -104,11 +155,12 @@ def write_summary(summary: Summary) -> None:
     runs = pd.DataFrame([{"notebook": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
                          for r in summary.runs])
     total = sum(r.seconds for r in summary.runs)
-    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n"
+    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + profile_header(summary) +
             f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min.\n"
-            "A `diff` to the paper appears only where the kit ran the paper's own task under the `colab` or "
-            "`paper` profile; other rows are labelled with the profile and the stand-in task.\n\n"
+            "A `diff` to the paper appears only where the kit ran the paper's own task with the paper's settings; "
+            "every other row says `not comparable: <why>`, and a cell that could not be made says why.\n\n"
             "## Notebooks\n\n" + (markdown_table(runs) if len(runs) else "(none)\n") +
-            "\n## Cells\n\n" + (markdown_table(frame.drop(columns=["ci_low", "ci_high"], errors="ignore"))
+            "\n## Cells\n\n" + (markdown_table(frame.drop(columns=["ci_low", "ci_high", "not_comparable",
+                                                                 "unavailable"], errors="ignore"))
                                 if len(frame) else "(none)\n"))
     atomic_write_text(out / "summary.md", text)

@@ -1,0 +1,201 @@
+"""Profiles and runs that can be trusted: one set of training names, per-task defaults, run keys that
+change with every setting that shapes a run, re-scoring without regenerating, honest comparisons."""
+import json
+
+import pytest
+
+from scotd_kit import evaluation, experiments, training
+from scotd_kit.experiments import Lab, NotAvailable
+from scotd_kit.generation import Generation
+from scotd_kit.profiles import differences_from_paper, get_profile
+from scotd_kit.report import Cell
+from scotd_kit.reproduce import parse_parameter, split_parameters
+from scotd_kit.tasks import get_task
+from scotd_kit.teachers.base import Completion, RequestResult
+
+
+# --- profiles ------------------------------------------------------------------------------------
+
+def test_colab_gets_scotds_recipe_not_the_small_runs():
+    """Before, colab silently got the small-run warm-up (10 steps) and Adam epsilon (1e-8)."""
+    colab = Lab("colab").train_config()
+    assert isinstance(colab, training.TrainConfig) and isinstance(colab, __import__("transformers").TrainingArguments)
+    assert (colab.warmup_steps, colab.adam_epsilon, colab.max_grad_norm) == (500, 1e-5, 0.5)
+    assert (colab.max_steps, colab.per_device_train_batch_size, colab.learning_rate) == (2000, 16, 2e-4)
+    paper = Lab("paper").train_config()
+    assert (paper.max_steps, paper.per_device_train_batch_size, paper.learning_rate, paper.max_length) == \
+           (20_000, 32, 2e-5, 700)
+    # one set of names: a profile override with TrainConfig's name reaches TrainingArguments
+    args = Lab("smoke", max_steps=7, train_args={"adam_beta2": 0.98}).train_config().training_arguments(
+        "/tmp/unused", max_steps=7, seed=0, evaluate=False)
+    assert (args.max_steps, args.adam_beta2, args.remove_unused_columns) == (7, 0.98, False)
+
+
+def test_every_profile_covers_the_papers_tasks_where_it_runs_them():
+    assert Lab("smoke").tasks() == ["commonsense_qa"]
+    assert Lab("colab").tasks() == Lab("paper").tasks() == ["commonsense_qa", "quarel", "openbookqa"]
+    assert Lab("paper").tasks(["openbookqa"]) == ["openbookqa"]
+
+
+def test_each_task_declares_the_split_it_reports_on():
+    assert [get_task(t).eval_split for t in ("gsm8k", "svamp", "strategyqa")] == ["test", "test", "test"]
+    assert get_task("commonsense_qa").eval_split == "validation"
+    assert Lab("paper").eval_split("gsm8k") == "test"
+    assert Lab("paper", eval_split="train").eval_split("gsm8k") == "train"    # a profile may override it
+
+
+def test_exemplars_live_with_the_task_spec():
+    spec = get_task("openbookqa")
+    assert len(spec.few_shot_exemplars()) == 4 and spec.few_shot_exemplars()[0][2] == "(a)"
+    mine = [("Q?", "Because.", "(b)")]
+    assert Lab("paper", exemplars={"openbookqa": mine}).exemplars("openbookqa") == mine
+
+
+def test_paper_settings_are_compared_and_others_say_why_not():
+    assert differences_from_paper(get_profile("paper")) == []
+    why = differences_from_paper(get_profile("colab"))
+    assert any(w.startswith("student=") for w in why) and any(w.startswith("max_steps=2000") for w in why)
+    lab = Lab("colab")
+    cell = lab.cell("nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
+                    {"accuracy": 0.5, "accuracy_flexible": 0.6, "ci95": [0.4, 0.6], "n": 10, "malformed": 0.1,
+                     "decoding": {"decoding": "greedy"}, "run_dir": "/r"}, 67.0)
+    assert cell.diff is None and cell.note.startswith("not comparable: ") and "student='facebook/opt-350m'" in cell.note
+    assert (cell.ours, cell.ours_flexible, cell.malformed, cell.run) == (50.0, 60.0, None, "/r")
+    paper_cell = Lab("paper").cell("nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
+                                   {"accuracy": 0.6, "accuracy_flexible": 0.6, "ci95": [0.5, 0.7], "n": 1221,
+                                    "malformed": 0.0, "decoding": {"decoding": "greedy"}}, 67.0)
+    assert paper_cell.diff == -7.0 and paper_cell.note == ""
+    gone = Lab("paper").cell("nb", "Table 2(b)", "full / greedy-CoT", "commonsense_qa", NotAvailable("no greedy"), 68.2)
+    assert gone.ours is None and gone.diff is None and gone.note == "cannot be made: no greedy"
+    assert Cell("nb", "T", "r", "c", 1.0, 2.0, "paper", "c", not_comparable="eval_limit=5").diff is None
+
+
+def test_greedy_cots_never_come_from_a_sampled_release(tmp_path):
+    lab = Lab("paper", teacher=f"replay:{tmp_path}")
+    with pytest.raises(NotAvailable, match="no greedy CoT"):
+        lab.teacher_spec("commonsense_qa", greedy=True)
+    with pytest.raises(NotAvailable, match="csqa_30x.json"):
+        lab.teacher_spec("commonsense_qa")                       # the directory lacks the file
+    with pytest.raises(NotAvailable, match="cover"):
+        lab.teacher_spec("imdb")
+    (tmp_path / "csqa_30x.json").write_text("[]")
+    assert lab.teacher_spec("commonsense_qa") == f"replay:{tmp_path / 'csqa_30x.json'}"
+    assert Lab("paper", teacher=f"replay:{tmp_path}", greedy_teacher="my-model").teacher_spec(
+        "commonsense_qa", greedy=True) == "my-model"
+
+
+def test_reproduce_parameters_read_like_papermills():
+    assert parse_parameter("max_steps=100") == ("max_steps", 100)
+    assert parse_parameter("tasks=[commonsense_qa, openbookqa]") == ("tasks", ["commonsense_qa", "openbookqa"])
+    assert parse_parameter("teacher=replay:/data/x") == ("teacher", "replay:/data/x")
+    assert parse_parameter('split_map={"imdb": {"train": "dev_original"}}')[1] == {"imdb": {"train": "dev_original"}}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_parameter("oops")
+    assert split_parameters({"task": "quarel", "max_steps": 5}) == {"task": "quarel", "overrides": {"max_steps": 5}}
+    with pytest.raises(TypeError, match="unknown profile setting"):
+        get_profile("paper", max_stepz=5)
+
+
+# --- run keys --------------------------------------------------------------------------------------
+
+class FakeTeacher:
+    """Answers every instance with fixed CoTs (half right), counting the samples it was asked for."""
+    local = True
+
+    def __init__(self, spec):
+        self.id, self.model_name, self.asked = f"fake:{spec}", spec, 0
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def sample(self, requests, settings):
+        out = []
+        for req in requests:
+            self.asked += req.n
+            texts = [f" Reason {req.start + j}. So the answer is: {'(a)' if (req.start + j) % 2 else '(b)'}"
+                     for j in range(req.n)]
+            out.append(RequestResult(completions=[Completion(text=t, finish_reason="stop") for t in texts],
+                                     prompt_tokens=0, completion_tokens=0, calls=1))
+        return out
+
+
+@pytest.fixture
+def fakes(monkeypatch, tmp_path):
+    teachers = []
+
+    def make(spec):
+        teachers.append(FakeTeacher(spec))
+        return teachers[-1]
+
+    trained = []
+
+    def fake_fine_tune(model, instances, *, output_dir, method, config, seed):
+        trained.append(output_dir)
+        final = output_dir / "final"
+        final.mkdir(parents=True)
+        return training.FineTuneResult(model_dir=final, method=method, steps=1, losses=[], tokens=0,
+                                       train_seconds=0.0, tokens_per_second=0.0)
+
+    monkeypatch.setattr(experiments, "teacher_from_spec", make)
+    monkeypatch.setattr(training, "fine_tune", fake_fine_tune)
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
+    return teachers, trained
+
+
+def _asked(teachers):
+    return sum(t.asked for t in teachers)
+
+
+def test_a_changed_teacher_setting_or_exemplar_makes_a_new_corpus_and_student(fakes):
+    teachers, trained = fakes
+    lab = Lab("smoke")
+    first = lab.student("commonsense_qa", setting="few_shot")
+    asked = _asked(teachers)
+    assert asked == 6 * 3
+    assert lab.student("commonsense_qa", setting="few_shot") == first and _asked(teachers) == asked   # cached
+    hotter = Lab("smoke", teacher_temperature=1.0)
+    assert hotter.student("commonsense_qa", setting="few_shot") != first          # a new corpus, a new student
+    assert _asked(teachers) == 2 * asked
+    assert len({r["settings"]["temperature"] for r in hotter.corpus("commonsense_qa")}) == 1   # never mixed
+    other = [("Q: x?", "Because.", "(a)")]
+    Lab("smoke", exemplars={"commonsense_qa": other}).student("commonsense_qa", setting="few_shot")
+    assert _asked(teachers) == 3 * asked and len(trained) == 3
+    # the training config is part of the student's key too
+    Lab("smoke", train_args={"adam_beta2": 0.95}).student("commonsense_qa", setting="few_shot")
+    assert len(trained) == 4 and _asked(teachers) == 3 * asked
+
+
+def test_a_scorer_change_rescores_stored_generations(fakes, monkeypatch):
+    lab = Lab("smoke")
+    calls = []
+
+    def fake_generate(model, tok, prompts, config, **kw):
+        calls.append(len(prompts))
+        return [[Generation(text=" So the answer is: (a)" if i % 2 else "no marker", token_ids=[1], logprobs=[0.0],
+                            finish_reason="stop", prompt_tokens=1) for _ in range(config.n)]
+                for i in range(len(prompts))]
+
+    monkeypatch.setattr(evaluation, "generate", fake_generate)
+    monkeypatch.setattr(Lab, "_load", lambda self, model: (None, None))
+    first = lab.accuracy("tiny-gpt2", "commonsense_qa")
+    assert calls == [4] and lab.accuracy("tiny-gpt2", "commonsense_qa") == first and calls == [4]
+    monkeypatch.setattr(evaluation, "SCORER_VERSION", "test-next")
+    monkeypatch.setattr(evaluation, "generate", None)              # regenerating would fail
+    again = lab.accuracy("tiny-gpt2", "commonsense_qa")
+    assert again["decoding"]["scorer"] == "test-next" and again["n"] == first["n"]
+    assert (again["accuracy"], again["run_dir"]) == (first["accuracy"], first["run_dir"])
+
+
+def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):
+    """Before, the Lab wrote its own result.json over fine_tune's, and resuming fine_tune then crashed."""
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
+    lab = Lab("smoke", max_steps=1)
+    model_dir = lab.student("commonsense_qa", training="label_only")
+    run = model_dir.parent
+    saved = json.loads((run / "result.json").read_text())
+    assert saved["steps"] == 1 and "losses" in saved                  # fine_tune's own schema
+    assert json.loads((run / experiments.STUDENT_RUN_FILE).read_text())["model_dir"] == str(model_dir)
+    instances = lab.instances("commonsense_qa", training="label_only")
+    again = training.fine_tune(lab.profile.student, instances, output_dir=run, method="full",
+                               config=lab.train_config(), seed=0)
+    assert again.steps == 1 and again.model_dir == model_dir
