@@ -141,11 +141,21 @@ class TrainConfig(TrainingArguments):
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
+    def cpu_only(self) -> bool:
+        """True on a machine without a GPU (or when asked): processes started by ``accelerate launch`` /
+        ``torchrun`` then form a gloo (MULTI_CPU) group -- without ``cpu=True`` accelerate would give each
+        of them a world of its own, and every process would train alone on all the data."""
+        import torch
+
+        mps = getattr(torch.backends, "mps", None)
+        return bool(self.use_cpu) or not (torch.cuda.is_available() or (mps is not None and mps.is_available()))
+
     def training_arguments(self, output_dir: str | Path, *, max_steps: int, seed: int, evaluate: bool):
         """This config with what :func:`fine_tune` decides: where, how long, the seed, precision, evaluation."""
         precision = self.resolved_precision()
         kw: dict[str, Any] = dict(output_dir=str(output_dir), max_steps=max_steps, seed=seed, data_seed=seed,
-                                  fp16=precision == "fp16", bf16=precision == "bf16", save_strategy="steps")
+                                  fp16=precision == "fp16", bf16=precision == "bf16", save_strategy="steps",
+                                  use_cpu=self.cpu_only())
         if evaluate:
             steps = self.eval_steps or self.save_steps
             kw.update(eval_strategy="steps", eval_steps=steps, save_steps=steps, load_best_model_at_end=True,
@@ -515,7 +525,7 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                       f"to avoid it", UserWarning, stacklevel=2)
     out = Path(output_dir)
     ckpt_dir, final_dir = out / "checkpoints", out / "final"
-    state = PartialState()
+    state = PartialState(cpu=config.cpu_only())   # the same process group Trainer will use
     manifest = _fingerprint(model_name_or_path, method, config, seed, instances)
     manifest_path, result_path, losses_path = out / "run.json", out / "result.json", out / "losses.jsonl"
 
