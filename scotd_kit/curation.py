@@ -309,7 +309,10 @@ def open_endedness_quotas(capacity: Sequence[int], k: int, pattern: Sequence[int
     weight = [pattern[min(q - 1, pos * q // n)] for pos in range(n)]
     budget = k * n
     quota = [max(1, int(budget * w / sum(weight))) for w in weight]
-    for pos in sorted(range(n), key=lambda p: -weight[p]):     # rounding remainder to the open-ended end
+    by_openness = sorted(range(n), key=lambda p: (-weight[p], -p))
+    while sum(quota) > budget and any(q > 1 for q in quota):  # the floor of one CoT overspent: take it back
+        quota[next(p for p in by_openness if quota[p] > 1)] -= 1
+    for pos in by_openness:                                     # rounding remainder to the open-ended end
         if sum(quota) >= budget:
             break
         quota[pos] += 1

@@ -3,8 +3,9 @@ change with every setting that shapes a run, re-scoring without regenerating, ho
 import json
 
 import pytest
+from transformers import TrainingArguments
 
-from scotd_kit import evaluation, experiments, training
+from scotd_kit import curation, evaluation, experiments, training
 from scotd_kit.experiments import Lab, NotAvailable
 from scotd_kit.generation import Generation
 from scotd_kit.profiles import differences_from_paper, get_profile
@@ -19,7 +20,7 @@ from scotd_kit.teachers.base import Completion, RequestResult
 def test_colab_gets_scotds_recipe_not_the_small_runs():
     """Before, colab silently got the small-run warm-up (10 steps) and Adam epsilon (1e-8)."""
     colab = Lab("colab").train_config()
-    assert isinstance(colab, training.TrainConfig) and isinstance(colab, __import__("transformers").TrainingArguments)
+    assert isinstance(colab, training.TrainConfig) and isinstance(colab, TrainingArguments)
     assert (colab.warmup_steps, colab.adam_epsilon, colab.max_grad_norm) == (500, 1e-5, 0.5)
     assert (colab.max_steps, colab.per_device_train_batch_size, colab.learning_rate) == (2000, 16, 2e-4)
     paper = Lab("paper").train_config()
@@ -199,3 +200,38 @@ def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):
     again = training.fine_tune(lab.profile.student, instances, output_dir=run, method="full",
                                config=lab.train_config(), seed=0)
     assert again.steps == 1 and again.model_dir == model_dir
+
+
+# --- the papers' designs, at the Lab level -----------------------------------------------------------
+
+def test_fig3_fractions_are_of_the_examples_before_filtering_and_shared_by_every_line(fakes):
+    lab = Lab("smoke", train_limit=20)
+    half = {e.id for e in curation.subset_instances(lab.examples("commonsense_qa", "train"), 0.5, seed=0)}
+    label_only = {i["id"] for i in lab.instances("commonsense_qa", training="label_only", fraction=0.5)}
+    scotd = {i["id"] for i in lab.instances("commonsense_qa", training="scotd", n=3, fraction=0.5)}
+    one = {i["id"] for i in lab.instances("commonsense_qa", training="scotd", n=1, fraction=0.5)}
+    assert label_only == half and len(half) == 10
+    assert scotd <= half and one <= half               # the filter may drop some, never bring others in
+    assert scotd                                       # half of the fake teacher's CoTs are right
+
+
+def test_fig6_students_train_with_demonstrations_in_the_test_format(fakes):
+    lab = Lab("smoke")
+    demos = lab.exemplars("commonsense_qa")
+    cot = lab.instances("commonsense_qa", training="scotd", demonstrations=True)
+    plain = lab.instances("commonsense_qa", training="label_only", demonstrations=True)
+    x, r, y = demos[0]
+    assert cot[0]["input"].startswith(f"Q: {x}\nA: {r} So the answer is: {y}\n\n")     # CoT demos for SCoTD
+    assert plain[0]["input"].startswith(f"Q: {x}\nA: So the answer is: {y}\n\n")        # label-only demos
+    assert cot[0]["input"].endswith("\nA: ") and cot[0]["input"].count("Q: ") == len(demos) + 1
+
+
+def test_fig7_downsamples_the_correct_cots_only(fakes):
+    lab = Lab("smoke", n_cots=3, downsample_k=1)
+    gold = {e.id: e.label for e in lab.examples("commonsense_qa", "train")}
+    for strategy in ("random", "open_endedness"):   # likelihood needs log-probs the fake lacks (curation tests)
+        insts = lab.instances("commonsense_qa", strategy=strategy)
+        assert insts and all(t.endswith(f"{gold[i['id']]}\n\n") for i in insts for t in i["targets"])
+        assert sum(len(i["targets"]) for i in insts) == len(insts)      # k=1 per instance
+    with pytest.raises(ValueError, match="correct CoTs"):
+        lab.instances("commonsense_qa", setting="few_shot", strategy="random")
