@@ -90,3 +90,43 @@ def test_second_run_only_rerenders(smoke_run, tmp_path):
     mp.undo()
     assert not summary.failed
     assert sorted(p for p in runs.rglob("*") if p.is_file()) == before
+
+
+def _cells(smoke_run, name):
+    return json.loads((smoke_run.output_dir / f"{name}.cells.json").read_text())
+
+
+def _made_by(cell) -> tuple[dict, dict]:
+    """(decoding settings, the student's training cell) behind a result row, read from its run directory."""
+    from pathlib import Path
+
+    summary = json.loads((Path(cell["run"]) / "summary.json").read_text())
+    model = Path(summary["decoding"]["model"])
+    lab = model.parent / "lab.json"
+    return summary["decoding"], (json.loads(lab.read_text())["cell"] if lab.exists() else {})
+
+
+def test_table2b_decodes_few_shot_rows_with_sc_and_full_rows_greedily(smoke_run):
+    rows = [c for c in _cells(smoke_run, "table2b_distillation") if c["table"] == "Table 2(b)" and c["run"]]
+    assert rows
+    for c in rows:
+        decoding, cell = _made_by(c)
+        want = "self_consistency" if c["row"].startswith("few-shot") else "greedy"
+        assert decoding["decoding"] == want, c["row"]
+        assert cell["setting"] == ("few_shot" if c["row"].startswith("few-shot") else "full")
+        assert (c["malformed"] is not None) == (want == "self_consistency")   # reported beside every SC cell
+
+
+def test_fig2_is_the_full_setting_against_the_full_label_only_student(smoke_run):
+    for c in _cells(smoke_run, "fig2_cots_per_instance"):
+        decoding, cell = _made_by(c)
+        assert (cell["setting"], decoding["decoding"]) == ("full", "greedy")
+        assert cell["training"] == ("label_only" if c["row"] == "label-only" else "scotd")
+
+
+def test_fig6_students_trained_with_demonstrations(smoke_run):
+    for c in _cells(smoke_run, "fig6_unseen_task"):
+        if c["run"]:
+            decoding, cell = _made_by(c)
+            assert cell["demonstrations"] is True and decoding["n_demos"] > 0
+            assert decoding["cot"] == (not c["row"].startswith("label-only"))

@@ -235,3 +235,20 @@ def test_fig7_downsamples_the_correct_cots_only(fakes):
         assert sum(len(i["targets"]) for i in insts) == len(insts)      # k=1 per instance
     with pytest.raises(ValueError, match="correct CoTs"):
         lab.instances("commonsense_qa", setting="few_shot", strategy="random")
+
+
+def test_one_model_in_memory_on_the_device_and_released_before_a_student_trains(fakes, monkeypatch):
+    class Model:
+        def to(self, where):
+            self.device = where
+            return self
+
+    loads = []
+    monkeypatch.setattr(experiments, "load_any", lambda m: loads.append(m) or (Model(), "tok"))
+    lab = Lab("smoke")
+    model, _ = lab._load("a")
+    assert model.device == experiments.device() and lab._load("a")[0] is model and loads == ["a"]
+    lab._load("b")                                        # "a" is dropped, not cached beside "b"
+    assert lab._held[0] == "b"
+    lab.student("commonsense_qa", training="label_only")
+    assert lab._held is None                              # nothing held while a student trains
