@@ -15,9 +15,7 @@ def _tasks(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import reproduce
-
-    from .reproduce import parse_parameter
+    from .reproduce import parse_parameter, reproduce
 
     try:
         parameters = dict(parse_parameter(p) for p in args.parameters)

@@ -293,7 +293,8 @@ def unique_bigrams(texts: Iterable[str]) -> int:
 OPEN_ENDEDNESS_PATTERN = (1, 3, 5, 7, 9)   # SCoTD Fig. 7: CoTs kept per quintile at k=5
 
 
-def open_endedness_quotas(capacity: Sequence[int], k: int, pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[int]:
+def open_endedness_quotas(capacity: Sequence[int], k: int,
+                          pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[int]:
     """CoTs per instance for instances ranked from least to most open-ended, spending ``k`` per instance
     on average (the budget every Fig. 7 strategy gets).
 

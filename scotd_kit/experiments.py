@@ -151,7 +151,8 @@ class Lab:
         temperature = settings.temperature
         examples = self.examples(paper_task, p.train_split)
         self._check_release_holds(teacher, examples, n)
-        self.release()          # the teacher may need the memory a student held
+        if _holds_weights(teacher):
+            self.release()      # the teacher may need the memory a student held
         corpus = sample_corpus(task, examples, teacher, n=n, corpus_path=self.root / "corpora" / key / f"{task}.jsonl",
                                temperature=temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
                                batch_size=p.teacher_batch_size, demos=demos, progress=False)
@@ -165,7 +166,11 @@ class Lab:
         from .teachers import SamplingSettings
 
         p = self.profile
-        teacher = self._teacher(self.teacher_spec(paper_task, greedy=greedy))
+        spec = self.teacher_spec(paper_task, greedy=greedy)
+        if spec.startswith("replay:") and p.teacher_temperature != 1.0:
+            raise NotAvailable(f"SCoTD's released corpora were sampled at T=1, not teacher_temperature="
+                               f"{p.teacher_temperature}")
+        teacher = self._teacher(spec)
         demos = self.exemplars(paper_task)
         settings = SamplingSettings(temperature=0.0 if greedy else p.teacher_temperature,
                                     max_new_tokens=p.teacher_max_new_tokens, seed=p.seed)
@@ -398,6 +403,13 @@ class Lab:
 CORPUS_SETTINGS = ("teacher", "teacher_temperature", "n_cots", "train_limit", "exemplars")
 TRAINING_SETTINGS = ("train_recipe", "max_steps", "per_device_train_batch_size", "learning_rate", "max_length",
                      "warmup_steps", "train_args", "method", "n_cots", "train_limit", "teacher", "teacher_temperature")
+
+
+def _holds_weights(teacher) -> bool:
+    """A teacher that loads a model in this process (a local or vLLM one), not a file or an endpoint."""
+    from .teachers import LocalTeacher, VLLMTeacher
+
+    return isinstance(teacher, (LocalTeacher, VLLMTeacher))
 
 
 def _demo_block(demos, cot: bool) -> str:

@@ -168,7 +168,8 @@ def test_malformed_samples_do_not_form_one_none_bloc():
 
 def test_rescore_recomputes_from_stored_texts_without_generating(monkeypatch, tmp_path):
     exs = [ex(0), ex(1, "(b)")]
-    fake(monkeypatch, exs, [["So the answer is: (a)"] * 2 + ["x"], ["nope", "So the answer is: (b)"] + ["So the answer is: (b)"]])
+    A, B = "So the answer is: (a)", "So the answer is: (b)"
+    fake(monkeypatch, exs, [[A, A, "x"], ["nope", B, B]])
     r = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=3, out_dir=tmp_path,
                    progress=False)
     monkeypatch.setattr(E, "generate", None)           # any generation would fail now

@@ -82,8 +82,8 @@ def paper_run(offline_inputs, tmp_path_factory):
 @pytest.fixture(scope="module")
 def colab_run(offline_inputs, tmp_path_factory):
     # one task keeps it short; colab names a teacher for greedy CoTs (the tiny student stands in)
-    return _run("colab", offline_inputs, tmp_path_factory, tasks=["openbookqa"], multitask=["openbookqa"], fractions=[1.0],
-                greedy_teacher=offline_inputs["student"])
+    return _run("colab", offline_inputs, tmp_path_factory, tasks=["openbookqa"], multitask=["openbookqa"],
+                fractions=[1.0], greedy_teacher=offline_inputs["student"])
 
 
 def _cells(run) -> pd.DataFrame:

@@ -252,3 +252,19 @@ def test_one_model_in_memory_on_the_device_and_released_before_a_student_trains(
     assert lab._held[0] == "b"
     lab.student("commonsense_qa", training="label_only")
     assert lab._held is None                              # nothing held while a student trains
+
+
+def test_cli_passes_parameters_to_reproduce(monkeypatch, tmp_path):
+    from scotd_kit import cli, reproduce as rep
+
+    seen = {}
+
+    def fake(profile, select, output_dir, executed_dir, parameters):
+        seen.update(profile=profile, parameters=parameters)
+        return rep.Summary(profile, tmp_path)
+
+    monkeypatch.setattr(rep, "reproduce", fake)
+    assert cli.main(["reproduce", "--profile", "colab", "-p", "max_steps=10", "-p", "tasks=[quarel]",
+                     "-p", "task=quarel"]) == 0
+    assert seen == {"profile": "colab", "parameters": {"max_steps": 10, "tasks": ["quarel"], "task": "quarel"}}
+    assert cli.main(["reproduce", "-p", "nonsense"]) == 2

@@ -68,7 +68,8 @@ def _exemplars(task: str, make):
     """The first training examples with their gold rationales."""
     def build() -> list[tuple[str, str, str]]:
         rng = _rng(task, "train", 0)
-        return [(ex.question, ex.meta["rationale"], ex.label) for ex in (make(rng, i, "train") for i in range(DEMO_SHOTS))]
+        examples = [make(rng, i, "train") for i in range(DEMO_SHOTS)]
+        return [(ex.question, ex.meta["rationale"], ex.label) for ex in examples]
     return build
 
 
