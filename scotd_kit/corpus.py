@@ -227,9 +227,7 @@ class CorpusWriter:
     def _write(self, data: bytes) -> None:
         size = os.fstat(self._fd).st_size
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view):]
+            _write_all(self._fd, data)
             os.fsync(self._fd)
         except OSError as e:
             os.ftruncate(self._fd, size)    # frees what the failed write took: no half batch stays
@@ -239,6 +237,12 @@ class CorpusWriter:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _line(record: dict) -> bytes:

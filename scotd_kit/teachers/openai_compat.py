@@ -216,8 +216,9 @@ class OpenAICompatibleTeacher:
             data, sent = self._call(req.prompt, settings, want, seed, abort, result)
         except _NotSupported:
             self.n_supported = False
-            data, sent = self._call(req.prompt, settings, 1, seed, abort, result)
-        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:sent["n"]]
+            want = 1
+            data, sent = self._call(req.prompt, settings, want, seed, abort, result)
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:want]
         comps = self._completions(choices, data.get("usage"), settings, sent)
         for k, c in enumerate(comps):
             c.index = offset + k              # where the sample goes, whatever order calls finish in
@@ -275,9 +276,12 @@ class OpenAICompatibleTeacher:
     # -- one HTTP call with retries ---------------------------------------------------------------
     def _call(self, prompt: str, settings: SamplingSettings, n: int, seed: int, abort: threading.Event,
               result: RequestResult) -> tuple[dict, dict]:
-        """``(response, what was sent but the prompt)``; retries are counted on ``result`` as they happen."""
+        """``(response, the settings sent)``; retries are counted on ``result`` as they happen.
+
+        The settings recorded with a sample leave out the prompt, ``n`` and the call's seed: they
+        depend on how a run was batched, and a resumed corpus must equal an uninterrupted one."""
         body = self._body(prompt, settings, n, seed)
-        sent = {k: v for k, v in body.items() if k not in ("prompt", "messages", "model")}
+        sent = {k: v for k, v in body.items() if k not in ("prompt", "messages", "model", "n", "seed")}
         retries, unreachable_since = 0, None
         while True:
             if abort.is_set():
