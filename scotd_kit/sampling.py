@@ -139,12 +139,16 @@ class _Costing:
     samples: int = 0
     counted_prompt: int = 0
     billed_prompt: int = 0
+    # before any usage came back, an approximate count is taken as this much low (real tokenizers
+    # give 3-4 characters a token on English, fewer on maths and code)
+    uncalibrated_scale: float = 1.0
 
     @classmethod
-    def from_ledger(cls, ledger: "Ledger") -> "_Costing":
+    def from_ledger(cls, ledger: Ledger, teacher) -> "_Costing":
         t = ledger.previous.get("totals", {})
         return cls(int(t.get("calls") or 0), int(t.get("samples") or 0), int(t.get("counted_prompt_tokens") or 0),
-                   int(t.get("prompt_tokens") or 0) if t.get("counted_prompt_tokens") else 0)
+                   int(t.get("prompt_tokens") or 0) if t.get("counted_prompt_tokens") else 0,
+                   1.0 if getattr(teacher, "tokens_exact", False) else 1.5)
 
     def calls_for(self, teacher, req: SampleRequest) -> int:
         honours_n = getattr(teacher, "n_supported", True)    # local / replay teachers: one call a request
@@ -156,7 +160,7 @@ class _Costing:
 
     @property
     def prompt_scale(self) -> float:
-        return self.billed_prompt / self.counted_prompt if self.counted_prompt else 1.0
+        return self.billed_prompt / self.counted_prompt if self.counted_prompt else self.uncalibrated_scale
 
     def projected(self, teacher, reqs: list[SampleRequest], per_sample: float) -> tuple[int, int]:
         """Billed tokens a batch would cost: prompts (once per call) + ``per_sample`` per sample."""
@@ -239,7 +243,7 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
         existing = corpus.records() if corpus.path.exists() else []
         items = _plan(spec, examples, teacher, demos, settings, n, {r["key"] for r in existing})
         reqs = [r for _, r in _requests(items, prefix, settings)]
-        costing = _Costing.from_ledger(Ledger(corpus.ledger_path, teacher, price))
+        costing = _Costing.from_ledger(Ledger(corpus.ledger_path, teacher, price), teacher)
         corpus.estimate = estimate(teacher, items, reqs, settings, existing, price, costing)
         log.info("%s", corpus.estimate)
         return corpus
@@ -267,7 +271,7 @@ def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_s
     from tqdm.auto import tqdm
 
     sdict = settings.as_dict()
-    costing = _Costing.from_ledger(ledger)
+    costing = _Costing.from_ledger(ledger, teacher)
     bar = tqdm(total=sum(r.n for _, r in pairs), desc=f"sampling {spec.name}", unit="sample", disable=not progress)
     try:
         pos = 0

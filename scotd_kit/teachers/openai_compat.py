@@ -107,7 +107,7 @@ class OpenAICompatibleTeacher:
                                     limits=httpx.Limits(max_connections=max_concurrency))
         self._rng = random.Random()             # jitter only: never affects what is sampled
         path = "chat/completions" if chat else "completions"
-        self._url, self.url = f"{self._base}/{path}", f"{self.base_url}/{path}"
+        self._url, self.url = _endpoint(self._base, path), _endpoint(self.base_url, path)
 
     @property
     def id(self) -> str:
@@ -394,6 +394,12 @@ def _check_url(url: str) -> str:
     return url
 
 
+def _endpoint(base: str, path: str) -> str:
+    """``base`` + ``/path``, before any query string (``...?api-version=...`` stays at the end)."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + path, parts.query, ""))
+
+
 def redact_url(url: str) -> str:
     """``url`` without credentials: ``user:pass@`` and query values become ``***``."""
     parts = urlsplit(url)
@@ -405,14 +411,17 @@ def redact_url(url: str) -> str:
 
 
 class _RedactingFilter(logging.Filter):
-    """Scrubs bearer tokens from httpx / httpcore debug records (defence in depth: the kit never
-    logs headers itself)."""
+    """Scrubs bearer tokens and URL credentials from httpx / httpcore records (httpx logs every
+    request's full URL at INFO; the kit's own messages use the redacted URL already)."""
 
-    _BEARER = re.compile(r"(Bearer\s+)[^\s'\"\\]+")
+    _PATTERNS = ((re.compile(r"(Bearer\s+)[^\s'\"\\]+"), r"\1***"),
+                 (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),
+                 (re.compile(r"([?&][^=\s&'\"]+=)[^&\s'\"]+"), r"\1***"))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        clean = self._BEARER.sub(r"\1***", msg)
+        msg = clean = record.getMessage()
+        for pattern, repl in self._PATTERNS:
+            clean = pattern.sub(repl, clean)
         if clean != msg:
             record.msg, record.args = clean, ()
         return True
