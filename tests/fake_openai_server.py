@@ -47,6 +47,13 @@ def tokens(text: str) -> int:
     return max(1, len(text) // CHARS_PER_TOKEN)
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True        # a "restarted" server takes its old port back
+
+    def handle_error(self, request, client_address):
+        pass                          # a connection the "reset" fault closed, or a client that left
+
+
 class FakeOpenAIServer:
     def __init__(self, *, api_key: str | None = None, supports_n: bool = False, delay: float = 0.0,
                  faults=(), always_fail: str | None = None, timeout_sleep: float = 1.0, port: int = 0,
@@ -72,8 +79,7 @@ class FakeOpenAIServer:
             def do_POST(self):
                 server._handle(self)
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._httpd = _Server(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         self.port = self._httpd.server_address[1]
