@@ -20,6 +20,7 @@ from .report import markdown_table
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 _SECRET = re.compile(r"key|token|secret|password", re.I)
+_CREDENTIAL_URL = re.compile(r"://[^/\s@]+@|[?&][^=&\s]*(key|token|secret|password|sig)[^=&\s]*=", re.I)
 
 
 @dataclass
@@ -77,7 +78,7 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
     import papermill
 
     params = {"profile": profile, "output_dir": str(output_dir.resolve()), **(parameters or {})}
-    secret = [k for k in params if _SECRET.search(k)]
+    secret = [k for k, v in params.items() if _SECRET.search(k) or _CREDENTIAL_URL.search(str(v))]
     if secret:
         raise ValueError(f"refusing to pass {secret} as notebook parameters: papermill writes parameters into "
                          f"the executed notebook; set secrets as environment variables instead")

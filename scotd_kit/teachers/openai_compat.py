@@ -32,6 +32,7 @@
 """
 from __future__ import annotations
 
+import base64
 import email.utils
 import ipaddress
 import json
@@ -44,7 +45,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -140,9 +141,14 @@ class OpenAICompatibleTeacher:
         return {"Authorization": f"Bearer {key}"}
 
     def _scrub(self, text: str) -> str:
+        """Server text quoted in an error, without the key or the URL's credentials (a server may echo
+        the Authorization header: Bearer key, or Basic base64 of the URL's user:password)."""
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        text = text.replace(key.strip(), "***") if key and key.strip() else text
-        return text.replace(self._base, self.base_url)
+        secrets = [key.strip()] if key and key.strip() else []
+        secrets += _url_secrets(self._base)
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return redact_text(text.replace(self._base, self.base_url))
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, requests: Sequence[SampleRequest], settings: SamplingSettings) -> list[RequestResult]:
@@ -394,6 +400,18 @@ def _check_url(url: str) -> str:
     return url
 
 
+def _url_secrets(url: str) -> list[str]:
+    """The credentials in ``url`` as a server may echo them: user:password, the password, its Basic
+    token, and each query value."""
+    parts = urlsplit(url)
+    out = [v for v in re.findall(r"=([^&]+)", parts.query) if v]
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        out += [userinfo, base64.b64encode(userinfo.encode()).decode()]
+        out += [unquote(userinfo.split(":", 1)[1])] if ":" in userinfo else []
+    return [s for s in out if len(s) >= 4]
+
+
 def _endpoint(base: str, path: str) -> str:
     """``base`` + ``/path``, before any query string (``...?api-version=...`` stays at the end)."""
     parts = urlsplit(base)
@@ -410,18 +428,25 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class _RedactingFilter(logging.Filter):
-    """Scrubs bearer tokens and URL credentials from httpx / httpcore records (httpx logs every
-    request's full URL at INFO; the kit's own messages use the redacted URL already)."""
+_REDACTIONS = ((re.compile(r"((?:Bearer|Basic)\s+)[^\s'\"\\]+", re.I), r"\1***"),
+               (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),
+               (re.compile(r"([?&][^=\s&'\"]+=)[^&\s'\"]+"), r"\1***"))
 
-    _PATTERNS = ((re.compile(r"(Bearer\s+)[^\s'\"\\]+"), r"\1***"),
-                 (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),
-                 (re.compile(r"([?&][^=\s&'\"]+=)[^&\s'\"]+"), r"\1***"))
+
+def redact_text(text: str) -> str:
+    """``text`` with Authorization tokens and URL credentials (``user:pw@``, query values) masked."""
+    for pattern, repl in _REDACTIONS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs Authorization tokens and URL credentials from httpx / httpcore records (httpx logs
+    every request's full URL at INFO; the kit's own messages use the redacted URL already)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = clean = record.getMessage()
-        for pattern, repl in self._PATTERNS:
-            clean = pattern.sub(repl, clean)
+        msg = record.getMessage()
+        clean = redact_text(msg)
         if clean != msg:
             record.msg, record.args = clean, ()
         return True
