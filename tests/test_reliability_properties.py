@@ -20,10 +20,11 @@ from scotd_kit.teachers.replay import load_released, scotd_prediction, scotd_tra
 from . import fixture_records as F  # noqa: E402
 from .reliability_report import record  # noqa: E402
 
+GENERATIONS = "generations (every task's extractor)"
 N = 400 if os.environ.get("SCOTD_TEST_HEAVY") == "1" else 40
 SETTINGS = settings(max_examples=N, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-COUNTS: dict[str, list[int]] = {}      # property -> [tried, clear errors]
+COUNTS: dict[str, list[int]] = {}      # property -> [tried, refused (DataError) or "no answer"]
 
 
 def tally(name: str, error: bool) -> None:
@@ -35,10 +36,11 @@ def tally(name: str, error: bool) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def report():
     yield
-    for name, (tried, errors) in COUNTS.items():
-        record(f"test_reliability_properties.py ({name})", f"generated inputs: {name}", tried,
-               f"{errors} refused with a DataError naming file and line (generations: scored 'no answer'), "
-               f"{tried - errors} read or scored; no other exception", 0)
+    for name, (tried, refused) in COUNTS.items():
+        outcome = (f"{refused} scored 'no answer', {tried - refused} answered; no exception" if name == GENERATIONS
+                   else f"{refused} refused with a DataError naming the file (and line), {tried - refused} read; "
+                        f"no other exception, no record invented or dropped")
+        record(f"test_reliability_properties.py ({name})", f"generated inputs: {name}", tried, outcome, 0)
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -178,4 +180,4 @@ def test_every_extractor_scores_any_text(text, task):
     assert value is None or isinstance(value, Fraction)
     if value is not None:
         assert answers.parse_number(answers.format_number(value)) == value
-    tally("generations (every task's extractor)", score["flexible"] is None)
+    tally(GENERATIONS, score["flexible"] is None)
