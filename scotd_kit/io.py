@@ -24,6 +24,22 @@ def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
                                 f"{raw[e.start:e.start + 4]!r}); re-save the file as UTF-8") from None
 
 
+def _parse(path: Path, lineno: int, parse):
+    """``parse()``; JSON that is bad or nested too deeply is a DataError naming the line it starts on."""
+    try:
+        return parse()
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise DataError(f"{path}:{lineno}: JSON nested too deeply") from None
+
+
+def _object(path: Path, lineno: int, record) -> dict:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, record)`` for each non-empty line of a JSON-lines file."""
     path = Path(path)
@@ -31,16 +47,8 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     for lineno, line in _text_lines(path):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-        except RecursionError:
-            raise DataError(f"{path}:{lineno}: JSON nested too deeply") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
         empty = False
-        yield lineno, record
+        yield lineno, _object(path, lineno, _parse(path, lineno, lambda: json.loads(line)))
     if empty:
         raise DataError(f"{path}: no records (the file is empty)")
 
@@ -73,16 +81,9 @@ def read_json_records(path: str | Path) -> Iterator[tuple[int, dict]]:
     pos, count, line, line_pos = _skip(text, pos + 1), 0, 1, 0
     while not text.startswith("]", pos):
         line, line_pos = line + text.count("\n", line_pos, pos), pos
-        try:
-            record, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-        except RecursionError:
-            raise DataError(f"{path}:{line}: JSON nested too deeply") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{line}: expected a JSON object, got {type(record).__name__}")
+        record, end = _parse(path, line, lambda: decoder.raw_decode(text, pos))
         count += 1
-        yield line, record
+        yield line, _object(path, line, record)
         pos = _skip(text, end)
         if text.startswith(",", pos):
             pos = _skip(text, pos + 1)
