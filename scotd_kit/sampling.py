@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def safe_text(text: str) -> str:
 class _Costing:
     """What a request is likely to cost, learnt from this corpus's ledger and from this run.
 
-    ``calls_per_sample``: HTTP calls per sample seen so far (a server that ignores ``n`` makes it 1);
+    ``calls / samples``: calls per sample seen so far (a server that ignores ``n`` makes it 1);
     ``prompt_scale``: billed prompt tokens / what ``teacher.count_tokens`` said (corrects the
     4-characters-a-token guess once real ``usage`` has come back).
     """
@@ -195,11 +196,11 @@ def estimate(teacher, items: list[_Item], reqs: list[SampleRequest], settings: S
 def _check_args(n, batch_size, temperature, top_p, top_k, max_new_tokens, seed) -> None:
     """Every numeric argument, at the door: a bad one would loop, divide by zero or be sent to a server."""
     def integer(name, v, low):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:   # numpy ints are fine
             raise ValueError(f"{name} must be an integer >= {low}, not {v!r}")
 
     def real(name, v, low, high, low_open=False):
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and \
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and \
             (v > low if low_open else v >= low) and v <= high
         if not ok:
             raise ValueError(f"{name} must be a number in {'(' if low_open else '['}{low}, {high}], not {v!r}")
@@ -228,6 +229,9 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
     """
     spec = get_task(task)
     _check_args(n, batch_size, temperature, top_p, top_k, max_new_tokens, seed)
+    # numpy scalars as plain numbers: they are part of every key (JSON), and a plain 1 must stay 1, not 1.0
+    n, batch_size, temperature, top_p, top_k, max_new_tokens, seed = (
+        getattr(v, "item", lambda v=v: v)() for v in (n, batch_size, temperature, top_p, top_k, max_new_tokens, seed))
     demos = list(demos) if demos is not None else get_exemplars(spec.name)
     prefix = shared_prefix(demos)
     settings = SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens,

@@ -31,7 +31,8 @@ logging.getLogger("scotd_kit").warning("teacher at %s", teacher.url)
 
 @pytest.fixture
 def debug_log(tmp_path):
-    handler = logging.FileHandler(tmp_path / "logs" / "debug.log") if (tmp_path / "logs").mkdir() is None else None
+    (tmp_path / "logs").mkdir()
+    handler = logging.FileHandler(tmp_path / "logs" / "debug.log")
     handler.setLevel(logging.DEBUG)
     root = logging.getLogger()
     old = root.level

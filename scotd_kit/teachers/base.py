@@ -8,6 +8,7 @@ extraction -- is shared code in :mod:`scotd_kit.sampling`, so a new backend is o
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -55,7 +56,7 @@ class SampleRequest:
     def __post_init__(self):
         if not self.prompt.startswith(self.prefix):
             raise ValueError("SampleRequest.prefix must be a prefix of prompt")
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+        if isinstance(self.n, bool) or not isinstance(self.n, numbers.Integral) or self.n < 1:
             raise ValueError(f"SampleRequest.n must be an integer >= 1, got {self.n!r}")
         if self.seeds and len(self.seeds) != self.n:
             raise ValueError(f"SampleRequest.seeds has {len(self.seeds)} entries for n={self.n}")
