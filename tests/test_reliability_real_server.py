@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -89,8 +90,8 @@ def run(url, path, n, **kw):
 
 def test_first_run_top_up_and_exact_settings(server, tmp_path):
     path = tmp_path / "c.jsonl"
-    first = run(server.url, path, 2)
-    topped = run(server.url, path, 4)
+    run(server.url, path, 2)
+    topped = run(server.url, path, 4)                                          # a top-up from 2 to 4
     recs = topped.records()
     assert len(recs) == 16 and len({r["key"] for r in recs}) == 16
     assert all(r["sent"]["top_k"] == 0 and r["sent"]["min_p"] == 0.0 and r["sent"]["repeat_penalty"] == 1.0
@@ -98,12 +99,10 @@ def test_first_run_top_up_and_exact_settings(server, tmp_path):
     led = read_ledger(topped.ledger_path)
     assert led["totals"]["calls"] == led["totals"]["samples"] == 16           # llama.cpp ignores n
     assert all(isinstance(r["completion_tokens"], int) for r in recs)
-    del first
 
 
 def test_a_server_killed_mid_run_and_restarted_loses_nothing(server, tmp_path):
     path = tmp_path / "c.jsonl"
-    import threading
 
     def bounce():
         time.sleep(3)
