@@ -45,7 +45,7 @@ def debug_log(tmp_path):
 
 
 def test_no_file_a_run_writes_holds_a_secret(tmp_path, monkeypatch, debug_log):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from scotd_kit import training
 
     from .campaign_workers import instances
@@ -81,7 +81,6 @@ def test_no_file_a_run_writes_holds_a_secret(tmp_path, monkeypatch, debug_log):
     assert "127.0.0.1" in (tmp_path / "logs" / "debug.log").read_text()      # the DEBUG log did record the calls
     leaks = [(str(p.relative_to(tmp_path)), s) for p in files for s in NEEDLES if s.encode() in p.read_bytes()]
     assert leaks == []
-    del torch
     record("test_no_file_a_run_writes_holds_a_secret",
            "secrets: API key in the environment, credentials in base_url (user:password@, ?token=)",
            len(files), "no file holds the key, the password, the token or their base64 forms", 0,

@@ -14,7 +14,8 @@
 * Sampling settings are sent explicitly (``top_k``, ``min_p``, repetition penalties, "off"
   values included) so a server's own defaults (llama.cpp: top_k 40, min_p 0.05, repeat
   penalty 1.1) never apply silently; what was sent is recorded with every sample (``sent``).
-  OpenAI's own API rejects unknown fields, so for ``*.openai.com`` only its fields are sent.
+  OpenAI's own API (and Azure's) rejects unknown fields: there only its fields are sent
+  (``send_sampler_params`` overrides the choice).
 * Log-probs are off by default (they cost some servers several times the time); pass
   ``logprobs=True`` for the teacher-likelihood filter.  Token counts come from the server's
   ``usage`` when it gives them, else from a 4-characters-a-token guess.
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 # What the "off" value of each sampler setting is, as llama.cpp, vLLM and TGI read them.
+OPENAI_HOSTS = ("openai.com", "openai.azure.com")    # APIs that refuse fields they do not know
 NEUTRAL_SAMPLER = {"min_p": 0.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0, "typical_p": 1.0}
 
 
@@ -98,7 +100,7 @@ class OpenAICompatibleTeacher:
         self.one_sample_per_call = one_sample_per_call
         host = urlsplit(self._base).hostname or ""
         # OpenAI's API refuses fields it does not know; every other server gets every setting
-        self.send_sampler_params = (not host.endswith("openai.com")) if send_sampler_params is None \
+        self.send_sampler_params = (not host.endswith(OPENAI_HOSTS)) if send_sampler_params is None \
             else send_sampler_params
         self.extra_body = dict(extra_body or {})
         self.n_supported: bool | None = False if one_sample_per_call else None   # learnt from the server
