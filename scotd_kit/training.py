@@ -533,6 +533,32 @@ def _read_losses(path: Path, up_to: int | None) -> list[dict]:
     return [r for r in recs if up_to is None or r["step"] <= up_to]
 
 
+def _is_complete(checkpoint: Path) -> bool:
+    """Trainer writes ``trainer_state.json`` last: a checkpoint without a readable one was cut
+    short (a kill or a full disk during the save) and cannot be resumed from."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _complete_checkpoint(ckpt_dir: Path, remove_incomplete: bool) -> str | None:
+    """The newest complete ``checkpoint-N`` under ``ckpt_dir``; newer incomplete ones are named in
+    a warning and removed (Trainer would otherwise save into them again, or count them)."""
+    found = sorted((int(p.name.split("-")[-1]), p) for p in ckpt_dir.glob("checkpoint-*")
+                   if p.is_dir() and p.name.split("-")[-1].isdigit())
+    for step, path in reversed(found):
+        if _is_complete(path):
+            return str(path)
+        warnings.warn(f"{path} is incomplete (no readable trainer_state.json: the save was cut short); "
+                      f"skipped{' and removed' if remove_incomplete else ''}, resuming from an earlier one",
+                      UserWarning, stacklevel=3)
+        if remove_incomplete:
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
 def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str | Path, method: str = "full",
               config: TrainConfig | None = None, eval_fn: Callable[[Any, Any], float | dict] | None = None,
               eval_split: str | None = None, reported_split: str | None = None, resume: bool = True,
@@ -553,8 +579,6 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     result); ``resume=False`` deletes earlier checkpoints and starts over.
     """
     from accelerate import PartialState
-    from transformers.trainer_utils import get_last_checkpoint
-
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     _check_instances(instances)
@@ -581,7 +605,7 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
             saved = json.loads(result_path.read_text(encoding="utf-8"))
             saved["model_dir"] = Path(saved["model_dir"])
             return FineTuneResult(**saved)
-    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    last = _complete_checkpoint(ckpt_dir, state.is_main_process) if resume and ckpt_dir.is_dir() else None
     if state.is_main_process:
         if not resume:
             for p in (ckpt_dir, final_dir):

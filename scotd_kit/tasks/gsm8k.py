@@ -9,7 +9,7 @@ import re
 
 from ..io import DataError, read_jsonl
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .base import Example, FileSplit, HubSplit, TaskSpec, text_field
 
 _CALC = re.compile(r"<<[^<>]*>>")
 
@@ -42,8 +42,8 @@ def socratic_steps(solution: str, where: str) -> list[tuple[str, str]]:
 
 def _make(socratic: bool):
     def convert(record, where):
-        question = require(record, "question", where)
-        solution, label = split_solution(require(record, "answer", where), where)
+        question = text_field(record, "question", where)
+        solution, label = split_solution(text_field(record, "answer", where), where)
         meta = {"solution": solution}
         if socratic:
             meta["steps"] = socratic_steps(solution, where)
