@@ -97,7 +97,9 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
 
     ``seeds``: one per prompt. When given, sample j of prompt i is seeded by ``(seeds[i], j)`` alone, so
     it does not move when the prompt list changes (a resumed run asking only for missing prompts gets
-    the same samples); otherwise by ``(config.seed, i, j)``.
+    the same samples); otherwise by ``(config.seed, i, j)``. ``seeds[i]`` may also be a list of one
+    seed per sample (then sample j is seeded by ``seeds[i][j]`` alone: a teacher asking for samples
+    5..29 of an instance gets the same texts as a run that asked for 0..29).
 
     ``batch_size``: sequences decoded together (decode slots); ``None`` chooses it from free memory.
     Greedy decoding with ``n > 1`` decodes one row per prompt and repeats it (the samples would be
@@ -118,8 +120,8 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
         raise ValueError(f"{type(model).__name__} does not route attention through transformers' attention "
                          f"interface with full-attention layers only; use engine='dense'")
     rows_per_prompt = config.n if config.do_sample else 1
-    row_seeds = [[row_seed(seeds[i], None, j) if seeds is not None else row_seed(config.seed, i, j)
-                  for j in range(rows_per_prompt)] for i in range(len(prompts))]
+    row_seeds = [_sample_seeds(seeds[i] if seeds is not None else None, config, i, rows_per_prompt)
+                 for i in range(len(prompts))]
 
     from tqdm.auto import tqdm
 
@@ -134,6 +136,16 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     if not config.do_sample and config.n > 1:
         results = [[copy.deepcopy(g[0]) for _ in range(config.n)] for g in results]
     return results
+
+
+def _sample_seeds(seed, config: GenerationConfig, i: int, rows: int) -> list[int]:
+    if seed is None:
+        return [row_seed(config.seed, i, j) for j in range(rows)]
+    if isinstance(seed, (list, tuple)):
+        if len(seed) < rows:
+            raise ValueError(f"prompt {i} has {len(seed)} sample seeds for n={rows}")
+        return [row_seed(int(s), None, 0) for s in seed[:rows]]
+    return [row_seed(int(seed), None, j) for j in range(rows)]
 
 
 # ---------------------------------------------------------------------------------------------------

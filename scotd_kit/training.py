@@ -519,6 +519,19 @@ def _load_for_training(model_name, method: str, config: TrainConfig, seed: int):
                       gradient_checkpointing=config.gradient_checkpointing)
 
 
+def _plain_write_error(error: RuntimeError, ckpt_dir: Path) -> Exception:
+    """torch reports a full disk while saving as ``PytorchStreamWriter failed writing file ...``;
+    say what happened and what to do (resume skips the checkpoint it cut short)."""
+    text = str(error)
+    if "PytorchStreamWriter" in text or "file write failed" in text or "No space left" in text:
+        import errno
+
+        return OSError(errno.ENOSPC, f"writing a checkpoint under {ckpt_dir} failed (is the disk full?); free "
+                                     f"space and rerun: training resumes from the last complete checkpoint "
+                                     f"[{text.splitlines()[0][:200]}]")
+    return error
+
+
 def _total_steps(config: TrainConfig, n_batches_per_epoch: int, world: int) -> int:
     if config.max_steps and config.max_steps > 0:
         return config.max_steps
@@ -642,7 +655,10 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                          eval_fn=eval_fn, eval_tokenizer=tokenizer, callbacks=list(callbacks), target_head=head)
     recorder = StepRecorder(trainer, losses_path)
     trainer.add_callback(recorder)
-    trainer.train(resume_from_checkpoint=last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    except RuntimeError as e:
+        raise _plain_write_error(e, ckpt_dir) from e
 
     if state.is_main_process:
         shutil.rmtree(final_dir, ignore_errors=True)

@@ -26,3 +26,19 @@ def test_resume_skips_half_written_checkpoints_and_matches_the_uninterrupted_run
     kept = sorted(ckpts.glob("checkpoint-*"))
     assert len(kept) <= cfg.save_total_limit
     assert all(json.loads((k / "trainer_state.json").read_text()) for k in kept)
+
+
+def test_a_full_disk_while_saving_is_a_plain_error(tmp_path, monkeypatch):
+    """torch's own words for a full disk are an opaque stream error; fine_tune says what happened."""
+    import errno
+
+    import torch
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="disk full") as err:
+        training.fine_tune("tiny-gpt2", _instances(8), output_dir=tmp_path / "run", config=_cfg(max_steps=2, save_steps=1))
+    assert err.value.errno == errno.ENOSPC and "checkpoints" in str(err.value)

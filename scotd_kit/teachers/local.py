@@ -2,7 +2,9 @@
 
 The few-shot block is the shared ``prefix`` (prefilled once, its keys/values held once: shared-prefix
 attention), each question is prefilled once and its samples fill free decode slots as they open;
-sample ``j`` of a request is seeded by ``(request.seed, j)`` alone, so a sample does not depend on which other instances share its batch.
+sample ``j`` of a request is seeded by ``request.sample_seeds[j]`` alone (a function of the run seed,
+the instance and the sample index), so a sample does not depend on which other instances share its
+batch, nor on where a resumed run starts.
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ class LocalTeacher:
                                       top_p=settings.top_p, n=n, stop=tuple(settings.stop), seed=settings.seed)
             prompts = [requests[i].prompt[len(prefix):] for i in idx]
             gens = generate(self.model, self.tokenizer, prompts, config, prefix=prefix,
-                            seeds=[requests[i].seed for i in idx], batch_size=self.batch_size)
+                            seeds=[list(requests[i].sample_seeds) for i in idx], batch_size=self.batch_size)
             for i, samples in zip(idx, gens):
                 completions = [_completion(g) for g in samples]
                 out[i] = RequestResult(completions=completions,
