@@ -39,17 +39,61 @@ class Decomposition:
     source: str          # "gold" | "teacher:<corpus line>"
 
 
+class StepParseError(DataError):
+    def __init__(self, category: str, message: str):
+        super().__init__(message)
+        self.category = category
+
+
+@dataclass
+class Report:
+    """What became of the decompositions asked for: asked / kept, and why the rest were dropped."""
+
+    asked: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)   # category -> count
+    skipped: list[str] = field(default_factory=list)    # "<where>: <category>: <why>"
+
+    def drop(self, category: str, where: str, why: str, name: bool = True) -> None:
+        self.dropped[category] += 1
+        if name:
+            self.skipped.append(f"{where}: {category}: {why}")
+
+    def as_dict(self) -> dict:
+        return {"asked": self.asked, "kept": self.kept, "dropped": dict(self.dropped), "skipped": list(self.skipped)}
+
+
 def gold_pairs(ex: Example) -> list[Pair]:
-    """The gold pairs of one example (GSM8K socratic, demo_socratic), markers checked."""
+    """The gold pairs of one example (GSM8K socratic, demo_socratic), markers checked.
+
+    Six GSM8K socratic records (train rows 480, 2617, 2815 and one more; test rows 1042, 1284) hold a step
+    whose sub-answer was only a calculator annotation, empty once it is removed: an error here.
+    """
     steps = ex.meta.get("steps")
     if not steps:
-        raise DataError(f"example {ex.id!r}: no gold (sub-question, sub-answer) steps in meta['steps']")
-    return [(clean(q, f"example {ex.id!r} step {i}"), clean(a, f"example {ex.id!r} step {i}"))
-            for i, (q, a) in enumerate(steps, 1)]
+        raise StepParseError("empty", f"example {ex.id!r}: no gold (sub-question, sub-answer) steps in meta['steps']")
+    pairs = [(clean(q, f"example {ex.id!r} step {i}"), clean(a, f"example {ex.id!r} step {i}"))
+             for i, (q, a) in enumerate(steps, 1)]
+    for i, (q, a) in enumerate(pairs, 1):
+        if not q or not a:
+            raise StepParseError("empty_step", f"example {ex.id!r}: step {i} has an empty "
+                                               f"{'sub-question' if not q else 'sub-answer'}")
+    return pairs
 
 
-def gold_decompositions(examples: Sequence[Example]) -> list[Decomposition]:
-    return [Decomposition(ex, tuple(gold_pairs(ex)), "gold") for ex in examples]
+def gold_decompositions(examples: Sequence[Example]) -> tuple[list[Decomposition], "Report"]:
+    """Gold decompositions of the examples that have a usable one; the others are counted and named."""
+    kept, report = [], Report()
+    for ex in examples:
+        report.asked += 1
+        try:
+            kept.append(Decomposition(ex, tuple(gold_pairs(ex)), "gold"))
+            report.kept += 1
+        except StepParseError as e:
+            report.drop(e.category, f"example {ex.id!r}", str(e))
+        except DataError as e:
+            report.drop("marker_in_text", f"example {ex.id!r}", str(e))
+    return kept, report
 
 
 def has_gold(examples: Sequence[Example]) -> bool:
@@ -102,12 +146,6 @@ def teacher_demos(task) -> list[tuple[str, str, str]]:
     return [(x, numbered(p), y) for x, p, y in demos]
 
 
-class StepParseError(DataError):
-    def __init__(self, category: str, message: str):
-        super().__init__(message)
-        self.category = category
-
-
 PARSE_ERRORS = ("empty", "unnumbered_line", "bad_numbering", "missing_answer", "empty_step")
 _LINE = re.compile(r"^\s*Sub-(question|answer)\s*(\d+)\s*:\s*(.*?)\s*$", re.I)
 
@@ -153,21 +191,8 @@ def sample_teacher_decompositions(task, examples: Sequence[Example], teacher, *,
                          batch_size=batch_size, progress=progress, **kw)
 
 
-@dataclass
-class TeacherReport:
-    """What became of the teacher's decompositions: asked / kept, and why the rest were dropped."""
-
-    asked: int = 0
-    kept: int = 0
-    dropped: Counter = field(default_factory=Counter)   # category -> count
-    skipped: list[str] = field(default_factory=list)    # "<corpus>:<line>: <category>: <why>"
-
-    def as_dict(self) -> dict:
-        return {"asked": self.asked, "kept": self.kept, "dropped": dict(self.dropped), "skipped": list(self.skipped)}
-
-
 def read_teacher_decompositions(corpus_path, examples: Sequence[Example], *, n: int | None = None
-                                ) -> tuple[list[Decomposition], TeacherReport]:
+                                ) -> tuple[list[Decomposition], Report]:
     """Kept decompositions of a teacher corpus, and a report counting every dropped record by category.
 
     Kept: the final answer matches gold (flexible reading: numbers as numbers), the answer marker is
@@ -178,7 +203,7 @@ def read_teacher_decompositions(corpus_path, examples: Sequence[Example], *, n: 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no teacher corpus (run sample_teacher_decompositions first)")
     by_id = {str(ex.id): ex for ex in examples}
-    report, kept = TeacherReport(), []
+    report, kept = Report(), []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(keepends=True), 1):
         if not line.endswith("\n") or not line.strip():
             continue   # a torn tail: the next sampling run asks for it again
@@ -191,9 +216,8 @@ def read_teacher_decompositions(corpus_path, examples: Sequence[Example], *, n: 
             kept.append(decomposition)
             report.kept += 1
             continue
-        report.dropped[category] += 1
-        if category not in ("wrong_answer", "no_final_answer"):   # the usual teacher misses are counted only
-            report.skipped.append(f"{where}: {category}: {why}")
+        # the usual teacher misses are counted only; anything else is named by its line
+        report.drop(category, where, why, name=category not in ("wrong_answer", "no_final_answer"))
     if report.skipped:
         shown = "; ".join(report.skipped[:3])
         warnings.warn(f"{len(report.skipped)} teacher decomposition record(s) skipped: {shown}"

@@ -49,7 +49,8 @@ class SocraticLab:
         """``(decompositions of the training problems, {"asked", "kept", ...})``."""
         train = self.examples(task, "train")
         if source == "gold":
-            return dec.gold_decompositions(train), {"asked": len(train), "kept": len(train), "dropped": {}}
+            kept, report = dec.gold_decompositions(train)
+            return kept, report.as_dict()
         if source != "teacher":
             raise ValueError(f"source must be one of {dec.SOURCES}, not {source!r}")
         if not self.s.teacher:
