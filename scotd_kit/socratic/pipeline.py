@@ -45,6 +45,18 @@ class SocraticLab:
         out = ["gold"] if dec.has_gold(self.examples(task, "train")[:1]) else []
         return out + (["teacher"] if self.s.teacher else [])
 
+    def cells_to_run(self, task: str) -> list[tuple[str, str | None]]:
+        """``(kind, source)`` pairs this task can train: baselines need labels (CoT a gold rationale),
+        Socratic students a decomposition source (gold steps or a teacher)."""
+        train = self.examples(task, "train")[:1]
+        out = [("answer_only", None)]
+        try:
+            inst.gold_rationale(train[0])
+            out.append(("cot", None))
+        except Exception:
+            pass
+        return out + [(kind, src) for src in self.sources(task) for kind in ("unified", "iterative")]
+
     def decompositions(self, task: str, source: str = "gold") -> tuple[list, dict]:
         """``(decompositions of the training problems, {"asked", "kept", ...})``."""
         train = self.examples(task, "train")
