@@ -44,11 +44,13 @@ SETTINGS = {
         tasks=_STAND_IN, sizes=("tiny-gpt2",), size_grid=("tiny-gpt2", "tiny-llama"), method="full",
         train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
         step_limit=3, qg_max_new_tokens=12, qa_max_new_tokens=12, answer_max_new_tokens=24, decode_batch_size=4),
+    # sized for ~10-12 min of one cold notebook run on an idle 2-core CPU: LoRA steps of a 135M model
+    # cost seconds each there, so few steps on short sequences; the real GSM8K files at a tiny limit
     "demo": SocraticSettings(
         tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
         size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora",
-        train_limit=64, eval_limit=48, real_limit=24, train_steps=40, batch_size=8, learning_rate=1e-3,
-        max_length=256, step_limit=5, qg_max_new_tokens=32, qa_max_new_tokens=40, answer_max_new_tokens=128,
+        train_limit=64, eval_limit=40, real_limit=16, train_steps=16, batch_size=4, learning_rate=1e-3,
+        max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=96,
         decode_batch_size=16),
     "colab": SocraticSettings(
         tasks=_PAPER_TASKS, sizes=("gpt2", "gpt2-medium"), size_grid=("gpt2", "gpt2-medium"), method="lora",
