@@ -8,10 +8,11 @@ A rerun whose runs exist only reads them back.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from ..experiments import Lab, _slug, load_any, settings_hash, teacher_from_spec
-from ..io import write_json, write_jsonl
+from ..io import DataError, write_json, write_jsonl
 from ..tasks import get_task, load_split
 from . import decompositions as dec
 from . import instances as inst
@@ -41,9 +42,17 @@ class SocraticLab:
         return load_split(spec, split, limit=limit, seed=self.lab.profile.seed)
 
     def sources(self, task: str) -> list[str]:
-        """Decomposition sources available for ``task`` under these settings."""
+        """Decomposition sources that give ``task`` training data: gold steps when the task has them,
+        the teacher's when one is set and it kept any (sampling them now, cached)."""
         out = ["gold"] if dec.has_gold(self.examples(task, "train")[:1]) else []
-        return out + (["teacher"] if self.s.teacher else [])
+        if self.s.teacher:
+            _, report = self.decompositions(task, "teacher")
+            if report["kept"]:
+                out.append("teacher")
+            else:
+                warnings.warn(f"{task}: the teacher {self.s.teacher} kept no decomposition of {report['asked']} "
+                              f"asked (dropped: {report['dropped']}); its Socratic students are not trained")
+        return out
 
     def cells_to_run(self, task: str) -> list[tuple[str, str | None]]:
         """``(kind, source)`` pairs this task can train: baselines need labels (CoT a gold rationale),
@@ -53,8 +62,8 @@ class SocraticLab:
         try:
             inst.gold_rationale(train[0])
             out.append(("cot", None))
-        except Exception:
-            pass
+        except DataError:
+            pass   # no gold rationale (SVAMP): no CoT baseline
         return out + [(kind, src) for src in self.sources(task) for kind in ("unified", "iterative")]
 
     def decompositions(self, task: str, source: str = "gold") -> tuple[list, dict]:

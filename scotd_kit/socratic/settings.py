@@ -42,7 +42,7 @@ _GPT2 = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 SETTINGS = {
     "smoke": SocraticSettings(
         tasks=_STAND_IN, sizes=("tiny-gpt2",), size_grid=("tiny-gpt2", "tiny-llama"), method="full",
-        train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
+        teacher_max_new_tokens=24, train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
         step_limit=3, qg_max_new_tokens=12, qa_max_new_tokens=12, answer_max_new_tokens=24, decode_batch_size=4),
     # sized for ~10-12 min of one cold notebook run on an idle 2-core CPU: LoRA steps of a 135M model
     # cost seconds each there, so few steps on short sequences; the real GSM8K files at a tiny limit
