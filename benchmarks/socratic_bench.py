@@ -42,7 +42,7 @@ def main():
     students = Path(os.environ["SOCRATIC_BENCH_STUDENTS"]) if os.environ.get("SOCRATIC_BENCH_STUDENTS") else None
     torch.manual_seed(0)
     qg, qa, which = models(students)
-    n = 16 if args.quick else 64
+    n = 32 if args.quick else 96
     questions = [ex.question for ex in load_split("demo_socratic", "test", limit=n)]
     config = LoopConfig(max_steps=4, qg_max_new_tokens=24, qa_max_new_tokens=32)
     solve_iterative(qg, qa, questions[:2], config, batch_size=2)   # warm-up: first-call allocations
