@@ -66,8 +66,8 @@ class Report:
 def gold_pairs(ex: Example) -> list[Pair]:
     """The gold pairs of one example (GSM8K socratic, demo_socratic), markers checked.
 
-    Six GSM8K socratic records (train rows 480, 2617, 2815 and one more; test rows 1042, 1284) hold a step
-    whose sub-answer was only a calculator annotation, empty once it is removed: an error here.
+    Six GSM8K socratic records (0-based rows: train 480, 2617, 2815, 5402; test 1042, 1284) hold a
+    step whose sub-answer was only a calculator annotation, empty once it is removed: an error here.
     """
     steps = ex.meta.get("steps")
     if not steps:
