@@ -22,6 +22,7 @@ class SocraticSettings:
     train_limit: int | None = None        # training problems per task
     eval_limit: int | None = None
     real_limit: int | None = None         # demo: problems of the real GSM8K files (train and test each)
+    real_max_length: int | None = None    # demo: max_length for the real files (longer than the stand-in's)
     train_steps: int = -1                 # optimizer steps (-1: train_epochs)
     train_epochs: float = 1.0
     batch_size: int = 8
@@ -49,7 +50,7 @@ SETTINGS = {
     "demo": SocraticSettings(
         tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
         size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora",
-        train_limit=64, eval_limit=40, real_limit=16, train_steps=16, batch_size=4, learning_rate=1e-3,
+        train_limit=64, eval_limit=40, real_limit=16, real_max_length=384, train_steps=16, batch_size=4, learning_rate=1e-3,
         max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=96,
         decode_batch_size=16),
     "colab": SocraticSettings(
