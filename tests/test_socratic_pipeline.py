@@ -33,6 +33,11 @@ def test_run_is_cached_and_keeps_every_step(runs):
     files = sorted(p for p in runs.rglob("*") if p.is_file())
     again = SocraticLab("smoke").run("demo_socratic", "iterative")
     assert again["records"] == r["records"] and sorted(p for p in runs.rglob("*") if p.is_file()) == files
+    from scotd_kit.socratic import tables
+
+    stored = tables.stored_rows(SocraticLab("smoke").stored_runs())
+    assert list(stored) == [("demo_socratic", "demo_socratic", "tiny-gpt2", "iterative", "gold")]
+    assert stored[next(iter(stored))]["records"] == r["records"]
     # the training data of the cached students is recorded beside them
     done = [json.loads(p.read_text()) for p in runs.rglob("done.json")]
     assert {d["settings"]["role"] for d in done} == {"qg", "qa"}

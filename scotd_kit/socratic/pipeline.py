@@ -177,6 +177,10 @@ class SocraticLab:
                           batch_size=self.s.decode_batch_size, seed=self.s.seed)
         return [score_generated(r, unified=kind == "unified") for r in result.records]
 
+    def stored_runs(self) -> list[dict]:
+        """Every evaluation stored under this profile's runs (tables can be rebuilt from them alone)."""
+        return [self._read(p.parent) for p in sorted((self.root / "evals").glob("*/summary.json"))]
+
     @staticmethod
     def _read(out: Path) -> dict:
         records = [json.loads(l) for l in (out / "records.jsonl").read_text(encoding="utf-8").splitlines() if l]
