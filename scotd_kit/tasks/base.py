@@ -60,6 +60,7 @@ class TaskSpec:
     aliases: Sequence[str] = ()         # position-aligned with labels, for flexible matching
     markers: Sequence[str] = (answers.ANSWER_MARKER,)
     data_subdir: str = ""               # where the original files sit under the data dir
+    eval_split: str = "validation"      # the split results are reported on (a profile may override it)
 
     @property
     def splits(self) -> list[str]:

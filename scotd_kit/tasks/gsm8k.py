@@ -61,7 +61,7 @@ def _spec(socratic: bool) -> TaskSpec:
         description="GSM8K grade-school maths" + (" with socratic sub-questions (Socratic CoT)" if socratic else ""),
         answer_type=answers.NUMBER,
         markers=(answers.ANSWER_MARKER, "####"),
-        from_file=convert, from_hub=convert, data_subdir="gsm8k",
+        from_file=convert, from_hub=convert, data_subdir="gsm8k", eval_split="test",
         files={"train": FileSplit(f"train{suffix}.jsonl", read_jsonl),
                "test": FileSplit(f"test{suffix}.jsonl", read_jsonl)},
         hub={s: HubSplit("openai/gsm8k", s, "socratic" if socratic else "main") for s in ("train", "test")},

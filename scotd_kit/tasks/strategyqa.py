@@ -24,6 +24,7 @@ TASK = TaskSpec(
     answer_type=answers.LABEL,
     labels=("yes", "no"), aliases=("true", "false"),
     from_file=convert, from_hub=convert, data_subdir="strategyqa",
+    eval_split="validation",   # the shipped dev.json (no labelled official test set exists)
     files={"train": FileSplit("train.json", read_json_records),
            "validation": FileSplit("dev.json", read_json_records)},
     hub={"train": HubSplit("ChilleD/StrategyQA", "train"), "test": HubSplit("ChilleD/StrategyQA", "test")},
