@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Sequence
 
@@ -51,36 +51,69 @@ def extract_strict(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str 
 
 # --- numbers -------------------------------------------------------------------------------------
 
+# Signs people and models write: ASCII, the Unicode minus, an en dash, small and fullwidth forms.
+_MINUS = "-\u2212\u2013\ufe63\uff0d"
+_PLUS = "+\ufe62\uff0b"
+# Spaces that only ever group thousands (no-break, narrow no-break, thin); a plain space is ambiguous.
+_GROUP_SPACES = "\u00a0\u202f\u2009"
+_CURRENCY = "$€£¥"
+_MAX_DIGITS = 1000        # a longer "number" is runaway text, and would pass Python's int->str limit
+_MAX_EXPONENT = 100
+
 _NUMBER_RE = re.compile(
-    r"(?<![\w.])-?[$€£]?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?%?")
-_THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+    rf"(?<![\w.])[{_MINUS}{_PLUS}]?[{_CURRENCY}]?\s?"
+    rf"(?:\d+ \d+\s*/\s*\d+|\d[\d,{_GROUP_SPACES}]*(?:\.\d+)?(?:\s*/\s*\d+)?|\.\d+)%?")
+_DECIMAL_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d{1,4}))?")
+_GROUPED_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_MIXED_RE = re.compile(r"(\d+)\s+(\d+)\s*/\s*(\d+)")
+_FRACTION_RE = re.compile(r"(\d+)\s*/\s*(\d+)")
 
 
 def parse_number(text: str) -> Fraction | None:
     """Parse one number written by a person or a model; ``None`` if ``text`` is not one.
 
-    Rules, in order: strip spaces, a trailing ``.``, currency signs and a trailing ``%`` (the
-    number is kept as written: "50%" -> 50); ``1,200`` is a thousands separator only in groups
-    of three, otherwise the text is not one number; ``a/b`` is a fraction; a decimal is exact.
+    Rules, in order (anything else, or anything ambiguous, is ``None`` -- "no answer"):
+
+    * spaces around, a trailing ``.``, one leading sign (``-``, ``+``, the Unicode minus, an en
+      dash, small or fullwidth forms), a currency sign after it and a trailing ``%`` are set aside
+      (the number is kept as written: "50%" -> 50);
+    * thousands groups: ``1,200`` (commas only in groups of three; ``1,2`` is not one number) or
+      ``1 200`` with a no-break / narrow / thin space; a plain space between digits is ambiguous
+      ("12 345" may be two numbers) except in a mixed fraction;
+    * ``a/b`` is a fraction (``b`` > 0); ``2 1/2`` is a mixed fraction (5/2) when ``a < b``;
+    * a decimal is exact; ``1e5`` is read when the exponent is at most 100; ``inf`` and ``nan``
+      are not numbers, nor is anything over 1,000 digits.
     """
-    s = text.strip().rstrip(".").replace(" ", "")
-    negative = s.startswith("-")
-    s = s.lstrip("-").lstrip("$€£").rstrip("%")
-    if not s:
+    s = text.strip().rstrip(".").strip()
+    negative = bool(s) and s[0] in _MINUS
+    if s and s[0] in _MINUS + _PLUS:
+        s = s[1:]
+    s = s.lstrip(_CURRENCY).strip().removesuffix("%").strip()
+    if not s or sum(c.isdigit() for c in s) > _MAX_DIGITS:
         return None
+    value = _unsigned(s)
+    return -value if negative and value is not None else value
+
+
+def _unsigned(s: str) -> Fraction | None:
+    if any(c in s for c in _GROUP_SPACES):
+        s = s.translate({ord(c): "," for c in _GROUP_SPACES})
+        if not _GROUPED_RE.fullmatch(s):
+            return None
     if "," in s:
-        if not _THOUSANDS_RE.match(s):
+        if not _GROUPED_RE.fullmatch(s):
             return None
         s = s.replace(",", "")
-    try:
-        if "/" in s:
-            num, den = s.split("/", 1)
-            value = Fraction(int(num), int(den))
-        else:
-            value = Fraction(Decimal(s))
-    except (ValueError, ZeroDivisionError, InvalidOperation):
+    if m := _MIXED_RE.fullmatch(s):
+        whole, num, den = (int(g) for g in m.groups())
+        return whole + Fraction(num, den) if 0 < num < den else None
+    if m := _FRACTION_RE.fullmatch(s):
+        num, den = (int(g) for g in m.groups())
+        return Fraction(num, den) if den else None
+    m = _DECIMAL_RE.fullmatch(s)
+    if not m or abs(int(m.group(1) or 0)) > _MAX_EXPONENT:
         return None
-    return -value if negative else value
+    return Fraction(Decimal(s))
 
 
 def format_number(value: Fraction) -> str:

@@ -15,15 +15,15 @@ def _tasks(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import parse_parameter, reproduce
+    from .reproduce import UnknownNotebookError, parse_parameter, reproduce
 
     try:
         parameters = dict(parse_parameter(p) for p in args.parameters)
-    except ValueError as e:
-        print(f"scotd-kit reproduce: {e}", file=sys.stderr)
+        summary = reproduce(args.profile, args.notebooks or None, output_dir=args.output_dir,
+                            executed_dir=args.executed_dir, parameters=parameters)
+    except (UnknownNotebookError, PermissionError, ValueError) as e:   # a usage error: a sentence, not a traceback
+        print(f"scotd-kit reproduce: error: {e}", file=sys.stderr)
         return 2
-    summary = reproduce(args.profile, args.notebooks or None, output_dir=args.output_dir,
-                        executed_dir=args.executed_dir, parameters=parameters)
     print(f"summary: {summary.output_dir / 'summary.md'}")
     for run in summary.failed:
         print(f"FAILED {run.name}: {run.error} (executed copy: {run.executed})")
@@ -31,7 +31,10 @@ def _reproduce(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="scotd-kit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tasks", help="list the task specs").set_defaults(func=_tasks)
     rep = sub.add_parser("reproduce", help="run the notebooks through papermill under a profile")

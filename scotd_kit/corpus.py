@@ -33,6 +33,7 @@ RECORD_FIELDS = ("key", "task", "instance_id", "index", "sample_index", "teacher
                  "gold", "text", "rationale", "answer", "answer_flexible", "correct", "correct_flexible",
                  "parse_status", "mean_logprob", "prompt_tokens", "completion_tokens")
 PARSE_STATUSES = ("ok", "no_marker", "empty", "length")
+_KEY_FIELDS = ("teacher", "prompt_hash", "settings", "instance_id", "sample_index")
 
 
 class CorpusLockedError(RuntimeError):
@@ -55,10 +56,12 @@ def record_key(teacher_id: str, prompt_hash: str, settings: dict, instance_id: s
 
 
 def _scan(path: Path) -> tuple[list[dict], int, int | None]:
-    """``(records, bytes of complete lines, line number of a torn last line or None)``.
+    """``(records, bytes of complete records, line number of a torn last line or None)``.
 
-    A line is complete when it ends with a newline; a bad complete line is corruption, not a
-    crash, and raises :class:`DataError` naming the file and line.
+    A line is complete when it ends with a newline, or when it is the last line and a whole,
+    verified record (a crash between the record and its newline loses nothing).  A bad complete
+    line -- not JSON, or a key that does not match the record's content (an edited file) -- is
+    corruption, not a crash, and raises :class:`DataError` naming the file and line.
     """
     records, good_bytes, torn = [], 0, None
     if not path.exists():
@@ -66,8 +69,10 @@ def _scan(path: Path) -> tuple[list[dict], int, int | None]:
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
             if not raw.endswith(b"\n"):
-                torn = lineno
-                break
+                rec = _parse_tail(raw)
+                if rec is None:
+                    torn = lineno
+                    break
             good_bytes += len(raw)
             if not raw.strip():
                 continue
@@ -76,10 +81,41 @@ def _scan(path: Path) -> tuple[list[dict], int, int | None]:
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise DataError(f"{path}:{lineno}: corpus line is not valid JSON ({e}); "
                                 f"fix or remove that line") from None
-            if not isinstance(rec, dict) or "key" not in rec:
-                raise DataError(f"{path}:{lineno}: corpus record without a 'key'")
+            problem = _key_problem(rec)
+            if problem:
+                raise DataError(f"{path}:{lineno}: {problem}; the file was edited or mixed with another "
+                                f"corpus -- restore it or remove that line (the sample is then asked again)")
             records.append(rec)
     return records, good_bytes, torn
+
+
+def _parse_tail(raw: bytes) -> dict | None:
+    """A last line without its newline: the record if it is whole and its key verifies, else None."""
+    try:
+        rec = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return rec if _key_problem(rec) is None else None
+
+
+def _key_problem(rec) -> str | None:
+    """Why ``rec`` is not a record whose key is the hash of its own content; None when it is."""
+    if not isinstance(rec, dict) or "key" not in rec:
+        return "corpus record without a 'key'"
+    missing = [k for k in _KEY_FIELDS if k not in rec]
+    if missing:
+        return f"corpus record {rec['key']!r} lacks {', '.join(missing)}"
+    if type(rec["sample_index"]) is not int:
+        return f"corpus record {rec['key']!r}: sample_index {rec['sample_index']!r} is not an integer"
+    try:
+        expected = record_key(rec["teacher"], rec["prompt_hash"], rec["settings"], rec["instance_id"],
+                              rec["sample_index"])
+    except (TypeError, ValueError):
+        return f"corpus record {rec['key']!r} has fields of the wrong type"
+    if expected != rec["key"]:
+        return (f"key {rec['key']!r} does not match the record's teacher / prompt / settings / instance "
+                f"{rec['instance_id']!r} / sample {rec['sample_index']!r}")
+    return None
 
 
 def _warn_torn(path: Path, lineno: int, action: str) -> None:
@@ -91,7 +127,8 @@ class Corpus:
     """Read access to a corpus file; :meth:`writer` gives the single writer."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+        # the resolved path: a corpus reached through a symlink or "../" shares its lock and ledger
+        self.path = Path(os.path.realpath(path))
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.ledger_path = self.path.with_name(self.path.stem + ".ledger.json")
         self.estimate = None   # set by a dry run of sample_corpus
@@ -154,7 +191,11 @@ class Corpus:
 
 
 class CorpusWriter:
-    """Appends batches; each batch is one write + fsync, so a crash tears at most the last line."""
+    """Appends batches; each batch is one write + fsync, so a crash tears at most the last line.
+
+    A failed write (disk full, file size limit) is undone: the file is cut back to its last
+    complete record, so the corpus never holds half a batch and the ledger can match it.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -166,24 +207,57 @@ class CorpusWriter:
                 f.flush()
                 os.fsync(f.fileno())
         self.keys = {r["key"] for r in records}
-        self._f = path.open("ab")
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if good_bytes and not _ends_with_newline(path):
+            self._write(b"\n")           # a whole last record that lost only its newline
 
     def append(self, records: Iterable[dict]) -> int:
         """Write new records (keys already present are skipped); returns how many were written."""
-        lines = []
+        lines, keys = [], []
         for r in records:
-            if r["key"] in self.keys:
+            if r["key"] in self.keys or r["key"] in keys:
                 continue
-            self.keys.add(r["key"])
-            lines.append(json.dumps(r, ensure_ascii=False, sort_keys=False) + "\n")
+            keys.append(r["key"])
+            lines.append(_line(r))
         if lines:
-            self._f.write("".join(lines).encode("utf-8"))
-            self._f.flush()
-            os.fsync(self._f.fileno())
+            self._write(b"".join(lines))
+            self.keys.update(keys)
         return len(lines)
 
+    def _write(self, data: bytes) -> None:
+        size = os.fstat(self._fd).st_size
+        try:
+            _write_all(self._fd, data)
+            os.fsync(self._fd)
+        except OSError as e:
+            os.ftruncate(self._fd, size)    # frees what the failed write took: no half batch stays
+            raise OSError(e.errno, f"writing {self.path} failed ({e.strerror}); the batch was not kept "
+                                   f"(the corpus holds every earlier sample); fix the cause and rerun to "
+                                   f"continue") from None
+
     def close(self) -> None:
-        self._f.close()
+        os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _line(record: dict) -> bytes:
+    text = json.dumps(record, ensure_ascii=False) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # a lone surrogate (valid JSON from a server, not encodable as UTF-8): \u-escape it, losslessly
+        return (json.dumps(record, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
 
 
 def load_corpus(path: str | os.PathLike) -> list[dict]:

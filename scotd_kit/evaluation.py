@@ -141,12 +141,13 @@ def versions() -> dict:
 def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example], *, decoding: str = "greedy",
              k: int = 30, temperature: float = 0.7, top_k: int = 50, max_new_tokens: int = 256,
              demos: Sequence[tuple[str, str, str]] | None = None, cot: bool = True, drop_malformed: bool = False,
-             seed: int = 0, batch_size: int = 64, out_dir: str | Path | None = None,
+             seed: int = 0, batch_size: int | None = None, out_dir: str | Path | None = None,
              progress: bool = True) -> EvalResult:
     """Decode ``examples`` of ``task`` and score them; see the module docstring.
 
-    ``batch_size`` counts sequences decoded together (examples x samples), as in
-    :func:`scotd_kit.generation.generate`. Greedy results do not depend on it; sampled ones do
+    ``batch_size`` counts sequences decoded together (decode slots; None: chosen from free memory),
+    as in :func:`scotd_kit.generation.generate`: an example's k samples share its prefill and fill
+    slots as they open, greedy examples are scheduled longest first. Greedy results do not depend on it; sampled ones do
     not depend on it nor on which other examples are evaluated (seeds come from example ids).
     """
     spec = get_task(task)

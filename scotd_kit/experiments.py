@@ -405,6 +405,11 @@ TRAINING_SETTINGS = ("train_recipe", "max_steps", "per_device_train_batch_size",
                      "warmup_steps", "train_args", "method", "n_cots", "train_limit", "teacher", "teacher_temperature")
 
 
+def _slug(name: str) -> str:
+    """A file-name-safe form of a model or teacher name (the Socratic pipeline names runs with it)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
 def _holds_weights(teacher) -> bool:
     """A teacher that loads a model in this process (a local or vLLM one), not a file or an endpoint."""
     from .teachers import LocalTeacher, VLLMTeacher

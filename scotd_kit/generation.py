@@ -1,21 +1,27 @@
 """The kit's batched decode loop over HF causal LMs (teachers sample with it, evaluation decodes with it).
 
 Why not ``model.generate``: SCoTD samples 30 rationales per instance behind a long few-shot block that
-every instance shares. ``generate`` re-encodes that block for every prompt and every sample, and one
-global RNG makes a sample depend on the rest of the batch. Here:
+every instance shares. ``generate`` re-encodes that block for every prompt and every sample, holds a
+copy of its KV cache per sample row, lets the batch shrink as rows finish, and one global RNG makes a
+sample depend on the rest of the batch. Here:
 
-* the shared ``prefix`` is prefilled once and its KV cache reused by every prompt;
-* each prompt's own tokens are prefilled once, then the cache is expanded to its ``n`` sample rows;
-* rows leave the batch as soon as they stop (stop string on decoded text, or EOS);
-* each sample row owns a ``torch.Generator`` seeded from (seed, prompt index, sample index), and draws
-  exactly one noise vector per step (Gumbel-max), so what it samples does not depend on the batch.
+* **shared-prefix attention** (:mod:`scotd_kit.shared_prefix`): the prefix is prefilled once and its
+  keys/values kept once; every row attends to it in one matrix product, and to its own suffix apart;
+* **continuous batching**: a fixed set of decode slots; a slot whose sample stops is refilled at once
+  with the next waiting (prompt, sample) pair, so the batch stays full; each prompt is prefilled once
+  and its keys/values copied into the slots of its samples;
+* **a lean step**: EOS and length checks are tensor ops; a row's text is decoded to look for a stop
+  string only when its new token can end one (a token table built once per tokenizer);
+* **per-row randomness without per-row calls**: sample ``j`` of prompt ``i`` draws its uniform for
+  step ``t`` from a counter-based hash of (its seed, t), all rows in one vectorised call, and picks
+  its token by inverse CDF; so a sample depends on its seed alone, never on its batch;
+* the number of slots is chosen from free memory unless ``batch_size`` is given.
 
-Layout of one batch of ``B`` prompts (``P`` prefix tokens, prompts left-padded to ``L``)::
-
-    [prefix (P, shared)] [pad ... pad][prompt i tokens]   -> then one column per generated token
-
-The 2-D attention mask zeros the pads; ``position_ids`` run on from ``P`` over each prompt's real
-tokens, so every row sees exactly the positions of its unpadded sequence ``prefix + prompt``.
+Models that do not route attention through transformers' attention interface (or have sliding
+window layers) decode with the dense fallback engine (``engine="dense"``): the prefix's cache is
+copied per row and finished rows leave the batch. Both engines use the same sampler and the same
+stop rules, so for the same seeds they give the same samples (up to floating-point ties); the
+tests hold the shared-prefix engine to the dense one and both to ``model.generate``.
 
 Tokenisation boundary: prefix and prompt are tokenised separately and concatenated. That equals
 tokenising ``prefix + prompt`` when the prefix ends at a token boundary -- SCoTD's few-shot block ends
@@ -27,11 +33,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import os
+from collections import deque
 from dataclasses import dataclass
 
 import torch
 
+from . import shared_prefix as sp
+
 FINISH_REASONS = ("stop", "eos", "length")
+ENGINES = ("auto", "shared", "dense")
 # Tokens decoded at the tail of a row to look for a stop string: a stop string spans at most as many
 # tokens as it has characters, plus a few for byte-level pieces that decode to nothing on their own.
 _STOP_WINDOW_EXTRA = 8
@@ -80,83 +91,88 @@ def row_seed(seed: int, i: int | None, j: int) -> int:
 
 
 def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, prefix: str = "",
-             seeds: list[int] | None = None, batch_size: int = 64, progress: bool = False) -> list[list[Generation]]:
+             seeds: list[int] | None = None, batch_size: int | None = None, progress: bool = False,
+             engine: str = "auto") -> list[list[Generation]]:
     """result[i][j] = sample j of prompt i; the model sees prefix + prompts[i].
 
     ``seeds``: one per prompt. When given, sample j of prompt i is seeded by ``(seeds[i], j)`` alone, so
     it does not move when the prompt list changes (a resumed run asking only for missing prompts gets
-    the same samples); otherwise by ``(config.seed, i, j)``.
+    the same samples); otherwise by ``(config.seed, i, j)``. ``seeds[i]`` may also be a list of one
+    seed per sample (then sample j is seeded by ``seeds[i][j]`` alone: a teacher asking for samples
+    5..29 of an instance gets the same texts as a run that asked for 0..29).
 
-    ``batch_size`` counts sequences decoded together (prompts x samples): a batch holds
-    ``max(1, batch_size // n)`` prompts, so the KV cache stays bounded whatever ``n`` is. Greedy
-    decoding with ``n > 1`` decodes one row per prompt and repeats it (the samples would be identical).
+    ``batch_size``: sequences decoded together (decode slots); ``None`` chooses it from free memory.
+    Greedy decoding with ``n > 1`` decodes one row per prompt and repeats it (the samples would be
+    identical). ``engine``: ``"auto"`` (shared-prefix where the model supports it), ``"shared"``,
+    ``"dense"`` (the fallback; also the reference in tests).
     """
     prompts = list(prompts)
     if seeds is not None and len(seeds) != len(prompts):
         raise ValueError(f"seeds has {len(seeds)} entries for {len(prompts)} prompts")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     if not prompts:
         return []
+    shared = sp.supports_shared_prefix(model) if engine == "auto" else engine == "shared"
+    if shared and not sp.supports_shared_prefix(model):
+        raise ValueError(f"{type(model).__name__} does not route attention through transformers' attention "
+                         f"interface with full-attention layers only; use engine='dense'")
     rows_per_prompt = config.n if config.do_sample else 1
-    prompts_per_batch = max(1, batch_size // rows_per_prompt)
-    engine = _Engine(model, tokenizer, config, prefix)
+    row_seeds = [_sample_seeds(seeds[i] if seeds is not None else None, config, i, rows_per_prompt)
+                 for i in range(len(prompts))]
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(prompts) * config.n, desc="generate", unit="seq", disable=not progress)
-    results: list[list[Generation]] = []
+    bar = tqdm(total=len(prompts) * rows_per_prompt, desc="generate", unit="seq", disable=not progress)
     try:
-        for start in range(0, len(prompts), prompts_per_batch):
-            idx = list(range(start, min(start + prompts_per_batch, len(prompts))))
-            row_seeds = [[row_seed(seeds[i], None, j) if seeds is not None else row_seed(config.seed, i, j)
-                          for j in range(rows_per_prompt)] for i in idx]
-            batch = engine.run([prompts[i] for i in idx], idx, row_seeds, bar)
-            if not config.do_sample:
-                batch = [[copy.deepcopy(g[0]) for _ in range(config.n)] for g in batch]
-                bar.update(len(idx) * (config.n - 1))
-            results.extend(batch)
+        if shared:
+            results = _SlotEngine(model, tokenizer, config, prefix).run(prompts, row_seeds, batch_size, bar)
+        else:
+            results = _dense(model, tokenizer, config, prefix, prompts, row_seeds, batch_size or 64, bar)
     finally:
         bar.close()
+    if not config.do_sample and config.n > 1:
+        results = [[copy.deepcopy(g[0]) for _ in range(config.n)] for g in results]
     return results
 
 
-class _Engine:
-    """One model + tokenizer + config + prefilled prefix; ``run`` decodes one batch of prompts."""
+def _sample_seeds(seed, config: GenerationConfig, i: int, rows: int) -> list[int]:
+    if seed is None:
+        return [row_seed(config.seed, i, j) for j in range(rows)]
+    if isinstance(seed, (list, tuple)):
+        if len(seed) < rows:
+            raise ValueError(f"prompt {i} has {len(seed)} sample seeds for n={rows}")
+        return [row_seed(int(s), None, 0) for s in seed[:rows]]
+    return [row_seed(int(seed), None, j) for j in range(rows)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# what both engines share: tokenisation, the sampler, stop rules, results
+
+class _Decoder:
+    """One model + tokenizer + config + prefix: tokenisation, token choice, stop rules, results."""
 
     def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str):
         self.model, self.tok, self.cfg = model, tokenizer, config
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos_ids = _eos_ids(model, tokenizer)
+        self.eos_t = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=self.device)
         self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         self.stop_window = max((len(s) for s in config.stop), default=0) + _STOP_WINDOW_EXTRA
         self.prefix_ids = tokenizer(prefix, add_special_tokens=True)["input_ids"] if prefix else []
-        self.prefix_cache = self._prefill_prefix() if self.prefix_ids else None
+        self._candidates = None
 
-    # -- prefill -------------------------------------------------------------------------------
-    def _forward(self, input_ids, attention_mask, position_ids, cache, last_only=True):
+    def forward(self, input_ids, attention_mask, position_ids, cache, **kw):
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                      past_key_values=cache, use_cache=True)
-        if last_only and self.keep_logits:
+                      past_key_values=cache, use_cache=True, **kw)
+        if self.keep_logits:
             kwargs["logits_to_keep"] = 1  # prompt positions' logits are never used: skip the vocab matmul
-        return model_logits(self.model(**kwargs))
+        return model_logits(self.model(**kwargs))[:, -1]
 
-    @torch.inference_mode()
-    def _prefill_prefix(self):
-        ids = torch.tensor([self.prefix_ids], device=self.device)
-        cache = new_cache(self.model.config)
-        self._forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
-        return cache
-
-    def _new_cache(self, rows: int):
-        if self.prefix_cache is None:
-            return new_cache(self.model.config)
-        cache = copy.deepcopy(self.prefix_cache)
-        cache.batch_repeat_interleave(rows)
-        return cache
-
-    def _tokenize(self, prompts: list[str], idx: list[int]) -> list[list[int]]:
+    def tokenize(self, prompts: list[str], idx: list[int]) -> list[list[int]]:
         out = []
         for p, i in zip(prompts, idx):
             ids = self.tok(p, add_special_tokens=not self.prefix_ids)["input_ids"]
@@ -165,69 +181,27 @@ class _Engine:
             out.append(ids)
         return out
 
-    # -- decode --------------------------------------------------------------------------------
-    @torch.inference_mode()
-    def run(self, prompts: list[str], idx: list[int], row_seeds: list[list[int]], bar) -> list[list[Generation]]:
-        cfg, dev, P = self.cfg, self.device, len(self.prefix_ids)
-        ids = self._tokenize(prompts, idx)
-        B, L = len(ids), max(len(x) for x in ids)
-        input_ids = torch.full((B, L), self.pad_id, dtype=torch.long, device=dev)
-        mask = torch.zeros((B, P + L), dtype=torch.long, device=dev)
-        mask[:, :P] = 1
-        pos = torch.ones((B, L), dtype=torch.long, device=dev)  # pads: any position, they are masked
-        for b, x in enumerate(ids):
-            input_ids[b, L - len(x):] = torch.tensor(x, device=dev)
-            mask[b, P + L - len(x):] = 1
-            pos[b, L - len(x):] = torch.arange(P, P + len(x), device=dev)
-        cache = self._new_cache(B)
-        logits = self._forward(input_ids, mask, pos, cache)[:, -1]
+    def choose(self, logits: torch.Tensor, seeds: torch.Tensor, steps: torch.Tensor):
+        """(tokens, log p under the raw softmax) for every row; ``seeds``/``steps`` drive the sampler."""
+        logits = logits.float()
+        if self.cfg.do_sample:
+            chosen = sample_rows(logits, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p,
+                                 uniforms(seeds, steps))
+        else:
+            chosen = logits.argmax(dim=-1)
+        lp = logits.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+        return chosen, lp
 
-        n = len(row_seeds[0])
-        if n > 1:  # expand the prompt rows to their samples: no second prefill
-            logits = logits.repeat_interleave(n, dim=0)
-            mask = mask.repeat_interleave(n, dim=0)
-            cache.batch_repeat_interleave(n)
-        next_pos = torch.tensor([P + len(x) for x in ids for _ in range(n)], device=dev)
-        gens = [_generator(s, dev) for seeds in row_seeds for s in seeds] if cfg.do_sample else None
+    def stop_candidates(self, vocab: int) -> torch.Tensor:
+        """Bool per token id: can this token complete a stop string? (It must contain a stop
+        string's last character, or be a byte fragment that decodes to a replacement character.)"""
+        if self._candidates is None or self._candidates.shape[0] != vocab:
+            self._candidates = _stop_table(self.tok, self.cfg.stop, vocab).to(self.device)
+        return self._candidates
 
-        R = B * n
-        live = list(range(R))  # batch row -> global row
-        tokens: list[list[int]] = [[] for _ in range(R)]
-        logps: list[list[float]] = [[] for _ in range(R)]
-        finish: list[str | None] = [None] * R
-        while True:
-            logits = logits.float()
-            chosen = self._choose(logits, [gens[r] for r in live] if gens else None)
-            lp = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0]
-            keep = []
-            for b, (r, t, l) in enumerate(zip(live, chosen.tolist(), lp.tolist())):
-                tokens[r].append(t)
-                logps[r].append(l)
-                finish[r] = self._finished(tokens[r])
-                if finish[r] is None:
-                    keep.append(b)
-            bar.update(len(live) - len(keep))
-            if not keep:
-                break
-            if len(keep) < len(live):  # drop finished rows from cache, mask and positions
-                sel = torch.tensor(keep, device=dev)
-                cache.batch_select_indices(sel)
-                mask, next_pos, chosen = mask[sel], next_pos[sel], chosen[sel]
-                live = [live[b] for b in keep]
-            mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-            logits = self._forward(chosen[:, None], mask, next_pos[:, None], cache)[:, -1]
-            next_pos = next_pos + 1
-
-        prompt_tokens = [P + len(x) for x in ids]
-        return [[self._result(tokens[b * n + j], logps[b * n + j], finish[b * n + j], prompt_tokens[b])
-                 for j in range(n)] for b in range(B)]
-
-    def _choose(self, logits: torch.Tensor, gens) -> torch.Tensor:
-        if gens is None:
-            return logits.argmax(dim=-1)
-        return sample_rows(logits, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p, gens)
-
-    def _finished(self, toks: list[int]) -> str | None:
+    def finished(self, toks: list[int]) -> str | None:
+        """The finish reason of a row whose last token is ``toks[-1]``, or None (same order of rules as
+        before: EOS, then a stop string in the decoded tail, then the length limit)."""
         if toks[-1] in self.eos_ids:
             return "eos"
         if self.cfg.stop:
@@ -239,12 +213,299 @@ class _Engine:
             return "length"
         return None
 
-    def _result(self, toks: list[int], logps: list[float], finish: str, prompt_tokens: int) -> Generation:
+    def result(self, toks: list[int], logps: list[float], finish: str, prompt_tokens: int) -> Generation:
         text_ids = toks[:-1] if finish == "eos" else toks
         text = cut_at_stop(self.tok.decode(text_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False),
                            self.cfg.stop)
         return Generation(text=text, token_ids=list(toks), logprobs=list(logps), finish_reason=finish,
                           prompt_tokens=prompt_tokens)
+
+
+_STOP_TABLES: dict = {}
+
+
+def _stop_table(tok, stops: tuple[str, ...], vocab: int) -> torch.Tensor:
+    """Built once per (tokenizer, stop strings, vocabulary size) and kept for the process."""
+    key = (id(tok), getattr(tok, "name_or_path", ""), len(tok), stops, vocab)
+    if key not in _STOP_TABLES:
+        _STOP_TABLES[key] = _build_stop_table(tok, stops, vocab)
+    return _STOP_TABLES[key]
+
+
+def _build_stop_table(tok, stops: tuple[str, ...], vocab: int) -> torch.Tensor:
+    if not stops:
+        return torch.zeros(vocab, dtype=torch.bool)
+    table = torch.ones(vocab, dtype=torch.bool)   # ids past the tokenizer's vocabulary: always check
+    n = min(vocab, len(tok))
+    ids = [[t] for t in range(n)]
+    backend = getattr(tok, "backend_tokenizer", None)   # a fast tokenizer's Rust core: no per-id Python
+    pieces = backend.decode_batch(ids, skip_special_tokens=False) if backend is not None else \
+        tok.batch_decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    last = {s[-1] for s in stops}
+    table[:n] = torch.tensor([("\ufffd" in p) or any(c in p for c in last) for p in pieces])
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------
+# the shared-prefix engine with continuous batching
+
+class _SlotEngine(_Decoder):
+    def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str):
+        super().__init__(model, tokenizer, config, prefix)
+        self.prefix_kv = self._prefill_prefix() if self.prefix_ids else None
+
+    @torch.inference_mode()
+    def _prefill_prefix(self):
+        from transformers import DynamicCache
+
+        ids = torch.tensor([self.prefix_ids], device=self.device)
+        cache = DynamicCache(config=self.model.config)
+        self.forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
+        return sp.prefix_kv(cache)
+
+    @torch.inference_mode()
+    def _prefill_prompts(self, ids: list[list[int]]):
+        """Prompts behind the shared prefix, left-padded: (per-prompt per-layer (K, V) of the real
+        tokens, last-position logits)."""
+        from transformers import DynamicCache
+
+        P, dev = len(self.prefix_ids), self.device
+        B, L = len(ids), max(len(x) for x in ids)
+        input_ids = torch.full((B, L), self.pad_id, dtype=torch.long, device=dev)
+        pos = torch.full((B, L), P, dtype=torch.long, device=dev)
+        real = torch.zeros((B, L), dtype=torch.bool, device=dev)
+        for b, x in enumerate(ids):
+            input_ids[b, L - len(x):] = torch.tensor(x, device=dev)
+            pos[b, L - len(x):] = torch.arange(P, P + len(x), device=dev)
+            real[b, L - len(x):] = True
+        causal = torch.ones((L, L), dtype=torch.bool, device=dev).tril()
+        state = sp.PrefixState(self.prefix_kv, causal[None] & real[:, None, :])
+        cache = DynamicCache(config=self.model.config)
+        with sp.shared_prefix_attention_on(self.model):
+            logits = self.forward(input_ids, None, pos, cache, scotd_state=state)
+        kv = [[(layer.keys[b, :, L - len(x):], layer.values[b, :, L - len(x):]) for layer in cache.layers]
+              for b, x in enumerate(ids)]
+        return kv, logits
+
+    def _slots(self, batch_size: int | None, rows: int, capacity: int) -> int:
+        if batch_size is not None:
+            return min(batch_size, rows)
+        return min(rows, auto_batch_size(self.model, capacity))
+
+    @torch.inference_mode()
+    def run(self, prompts: list[str], row_seeds: list[list[int]], batch_size: int | None, bar) -> list[list[Generation]]:
+        cfg, dev, P = self.cfg, self.device, len(self.prefix_ids)
+        ids = self.tokenize(prompts, list(range(len(prompts))))
+        n = len(row_seeds[0])
+        capacity = max(len(x) for x in ids) + cfg.max_new_tokens
+        S = self._slots(batch_size, len(prompts) * n, capacity)
+        # work items: longest prompts first (prefill batches of like lengths); results go back by index
+        order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
+        pending = deque((i, j) for i in order for j in range(n))
+        left = {i: n for i in order}          # samples of prompt i not yet given a slot
+        prefilled: dict[int, tuple] = {}      # prompt i -> (per-layer KV, logits) while samples wait
+        results: list[list[Generation | None]] = [[None] * n for _ in prompts]
+
+        cache = sp.new_slot_cache(self.model.config, S, capacity)
+        item: list[tuple[int, int] | None] = [None] * S
+        seeds = torch.zeros(S, dtype=torch.long, device=dev)
+        steps = torch.zeros(S, dtype=torch.long, device=dev)       # tokens generated by the slot's sample
+        length = torch.zeros(S, dtype=torch.long, device=dev)      # suffix tokens in the slot's cache
+        tokens = torch.zeros((S, cfg.max_new_tokens), dtype=torch.long, device=dev)
+        logps = torch.zeros((S, cfg.max_new_tokens), dtype=torch.float32, device=dev)
+        logits = None
+        vocab = None
+        refill_at = max(1, S // 8)   # refill when this many slots are free: prefill in batches, not one by one
+
+        while True:
+            free = [s for s in range(len(item)) if item[s] is None]
+            live = len(item) - len(free)
+            if pending and free and (len(free) >= refill_at or live == 0 or len(pending) <= len(free)):
+                take = [pending.popleft() for _ in range(min(len(free), len(pending)))]
+                new = sorted({i for i, _ in take if i not in prefilled}, key=lambda i: -len(ids[i]))
+                if new:
+                    kv, first = self._prefill_prompts([ids[i] for i in new])
+                    for i, k, lg in zip(new, kv, first):
+                        prefilled[i] = (k, lg)
+                if logits is None:
+                    vocab = prefilled[take[0][0]][1].shape[-1]
+                    logits = torch.zeros((len(item), vocab), dtype=torch.float32, device=dev)
+                slots = torch.tensor(free[:len(take)], device=dev)
+                for layer_i, layer in enumerate(cache.layers):
+                    layer.load(slots, [prefilled[i][0][layer_i][0] for i, _ in take],
+                               [prefilled[i][0][layer_i][1] for i, _ in take])
+                for s, (i, j) in zip(free, take):
+                    item[s] = (i, j)
+                    logits[s] = prefilled[i][1]
+                    seeds[s], steps[s], length[s] = row_seeds[i][j], 0, len(ids[i])
+                    left[i] -= 1
+                    if left[i] == 0:
+                        del prefilled[i]
+                continue   # the new slots' first token is chosen below, with everyone else's
+            if live == 0:
+                break
+            if not pending and len(free) >= max(1, len(item) // 8):
+                keep = [s for s in range(len(item)) if item[s] is not None]
+                sel = torch.tensor(keep, device=dev)
+                for layer in cache.layers:
+                    layer.select(sel)
+                item = [item[s] for s in keep]
+                seeds, steps, length, tokens, logps, logits = (t[sel] for t in (seeds, steps, length, tokens, logps,
+                                                                                 logits))
+                cache.slots = len(keep)
+                continue
+
+            chosen, lp = self.choose(logits, seeds, steps)
+            rows = torch.arange(len(item), device=dev)
+            col = steps.clamp(max=cfg.max_new_tokens - 1)
+            tokens[rows, col] = chosen
+            logps[rows, col] = lp
+            steps += 1
+            alive = torch.tensor([it is not None for it in item], device=dev)
+            done = alive & (torch.isin(chosen, self.eos_t) | (steps >= cfg.max_new_tokens))
+            check = alive & ~done & self.stop_candidates(vocab)[chosen]
+            for s in torch.nonzero(done | check).flatten().tolist():
+                t = int(steps[s])
+                toks = tokens[s, :t].tolist()
+                reason = self.finished(toks)
+                if reason is None:
+                    continue
+                i, j = item[s]
+                results[i][j] = self.result(toks, logps[s, :t].tolist(), reason, P + len(ids[i]))
+                item[s] = None
+                bar.update(1)
+            if all(it is None for it in item) and not pending:
+                break
+            # one decode step for every slot (a finished slot's column is rewritten until it is refilled)
+            cache.write_cols = length.clone()
+            cache.read_len = int(length.max()) + 1
+            mask = torch.arange(cache.read_len, device=dev)[None, :] <= length[:, None]
+            state = sp.PrefixState(self.prefix_kv, mask[:, None, :])
+            inputs = torch.where(alive, chosen, torch.full_like(chosen, self.pad_id))[:, None]
+            with sp.shared_prefix_attention_on(self.model):
+                logits = self.forward(inputs, None, (P + length)[:, None], cache, scotd_state=state).float()
+            length = torch.where(alive, (length + 1).clamp(max=capacity - 1), length)
+        return results  # type: ignore[return-value]
+
+
+def auto_batch_size(model, capacity: int, *, budget_fraction: float = 0.25) -> int:
+    """Decode slots that fit a share of free memory: each slot holds ``capacity`` suffix tokens of
+    keys and values in every layer, plus a vocabulary row of logits. Capped where more rows stop
+    paying on the device (CPU: the matmuls are already large; GPU: 512)."""
+    c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    layers = getattr(c, "num_hidden_layers", None) or getattr(c, "n_layer", 12)
+    heads = getattr(c, "num_attention_heads", None) or getattr(c, "n_head", 12)
+    kv_heads = getattr(c, "num_key_value_heads", None) or heads
+    hidden = getattr(c, "hidden_size", None) or getattr(c, "n_embd", 768)
+    head_dim = getattr(c, "head_dim", None) or hidden // heads
+    param = next(model.parameters())
+    per_slot = 2 * layers * kv_heads * head_dim * capacity * param.element_size() + 4 * 4 * getattr(c, "vocab_size", 50000)
+    if param.device.type == "cuda":
+        free, cap = torch.cuda.mem_get_info(param.device)[0], 512
+    else:
+        free, cap = _available_memory(), int(os.environ.get("SCOTD_CPU_MAX_SLOTS", "96"))
+    return max(1, min(cap, int(free * budget_fraction // per_slot)))
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+# ---------------------------------------------------------------------------------------------------
+# the dense fallback: the prefix's cache is copied per row, finished rows leave the batch
+
+def _dense(model, tokenizer, config, prefix, prompts, row_seeds, batch_size, bar) -> list[list[Generation]]:
+    engine = _DenseEngine(model, tokenizer, config, prefix)
+    per_batch = max(1, batch_size // len(row_seeds[0]))
+    results = []
+    for start in range(0, len(prompts), per_batch):
+        idx = list(range(start, min(start + per_batch, len(prompts))))
+        results.extend(engine.run([prompts[i] for i in idx], idx, [row_seeds[i] for i in idx], bar))
+    return results
+
+
+class _DenseEngine(_Decoder):
+    def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str):
+        super().__init__(model, tokenizer, config, prefix)
+        self.prefix_cache = self._prefill_prefix() if self.prefix_ids else None
+
+    @torch.inference_mode()
+    def _prefill_prefix(self):
+        ids = torch.tensor([self.prefix_ids], device=self.device)
+        cache = new_cache(self.model.config)
+        self.forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
+        return cache
+
+    def _new_cache(self, rows: int):
+        if self.prefix_cache is None:
+            return new_cache(self.model.config)
+        cache = copy.deepcopy(self.prefix_cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+    @torch.inference_mode()
+    def run(self, prompts: list[str], idx: list[int], row_seeds: list[list[int]], bar) -> list[list[Generation]]:
+        dev, P = self.device, len(self.prefix_ids)
+        ids = self.tokenize(prompts, idx)
+        B, L = len(ids), max(len(x) for x in ids)
+        input_ids = torch.full((B, L), self.pad_id, dtype=torch.long, device=dev)
+        mask = torch.zeros((B, P + L), dtype=torch.long, device=dev)
+        mask[:, :P] = 1
+        pos = torch.ones((B, L), dtype=torch.long, device=dev)  # pads: any position, they are masked
+        for b, x in enumerate(ids):
+            input_ids[b, L - len(x):] = torch.tensor(x, device=dev)
+            mask[b, P + L - len(x):] = 1
+            pos[b, L - len(x):] = torch.arange(P, P + len(x), device=dev)
+        cache = self._new_cache(B)
+        logits = self.forward(input_ids, mask, pos, cache)
+
+        n = len(row_seeds[0])
+        if n > 1:  # expand the prompt rows to their samples: no second prefill
+            logits = logits.repeat_interleave(n, dim=0)
+            mask = mask.repeat_interleave(n, dim=0)
+            cache.batch_repeat_interleave(n)
+        next_pos = torch.tensor([P + len(x) for x in ids for _ in range(n)], device=dev)
+        seeds = torch.tensor([s for row in row_seeds for s in row], dtype=torch.long, device=dev)
+
+        R = B * n
+        live = list(range(R))  # batch row -> global row
+        tokens: list[list[int]] = [[] for _ in range(R)]
+        logps: list[list[float]] = [[] for _ in range(R)]
+        finish: list[str | None] = [None] * R
+        step = 0
+        while True:
+            sel_seeds = seeds[torch.tensor(live, device=dev)]
+            chosen, lp = self.choose(logits, sel_seeds, torch.full_like(sel_seeds, step))
+            step += 1
+            keep = []
+            for b, (r, t, l) in enumerate(zip(live, chosen.tolist(), lp.tolist())):
+                tokens[r].append(t)
+                logps[r].append(l)
+                finish[r] = self.finished(tokens[r])
+                if finish[r] is None:
+                    keep.append(b)
+            bar.update(len(live) - len(keep))
+            if not keep:
+                break
+            if len(keep) < len(live):  # drop finished rows from cache, mask and positions
+                sel = torch.tensor(keep, device=dev)
+                cache.batch_select_indices(sel)
+                mask, next_pos, chosen = mask[sel], next_pos[sel], chosen[sel]
+                live = [live[b] for b in keep]
+            mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
+            logits = self.forward(chosen[:, None], mask, next_pos[:, None], cache)
+            next_pos = next_pos + 1
+
+        prompt_tokens = [P + len(x) for x in ids]
+        return [[self.result(tokens[b * n + j], logps[b * n + j], finish[b * n + j], prompt_tokens[b])
+                 for j in range(n)] for b in range(B)]
 
 
 def _grow_layer_class():
@@ -336,13 +597,31 @@ def cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
     return text[:cut]
 
 
-def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, gens) -> torch.Tensor:
-    """One token per row: temperature, then top-k, then top-p (HF's order), then Gumbel-max.
+_G = 0x9E3779B97F4A7C15 - (1 << 64)     # splitmix64 constants, as signed 64-bit integers
+_M1 = 0xBF58476D1CE4E5B9 - (1 << 64)
+_M2 = 0x94D049BB133111EB - (1 << 64)
 
-    Row ``r`` draws its noise from ``gens[r]`` only, a fixed amount per step (``top_k`` values, or the
-    vocabulary size when top-k is off), so its stream never depends on the other rows.
-    """
-    scores = logits / temperature
+
+def _srl(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's ``>>`` is arithmetic on signed integers)."""
+    return (x >> k) & ((1 << (64 - k)) - 1)
+
+
+def uniforms(seeds: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """One uniform in [0, 1) per row, a pure function of (row seed, step): splitmix64's finaliser
+    over ``seed + (step + 1) * golden``. Counter-based, so every row has its own stream and all rows
+    draw in one vectorised call, on any device."""
+    z = seeds.long() + (steps.long() + 1) * _G
+    z = (z ^ _srl(z, 30)) * _M1
+    z = (z ^ _srl(z, 27)) * _M2
+    z = z ^ _srl(z, 31)
+    return _srl(z, 11).double() * (2.0 ** -53)
+
+
+def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: torch.Tensor) -> torch.Tensor:
+    """One token per row: temperature, then top-k, then top-p (HF's order), then the inverse CDF at
+    the row's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t]."""
+    scores = logits.float() / temperature
     V = scores.shape[-1]
     if 0 < top_k < V:
         vals, idx = scores.topk(top_k, dim=-1)            # sorted, largest first
@@ -350,27 +629,54 @@ def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
         vals, idx = scores.sort(dim=-1, descending=True)
     else:
         vals, idx = scores, None
+    probs = vals.softmax(dim=-1)
     if top_p < 1:
-        probs = vals.softmax(dim=-1)
-        mass_before = probs.cumsum(dim=-1) - probs
         # keep a token while the mass of the tokens above it is < top_p (HF's rule); the top one always
-        vals = vals.masked_fill(mass_before >= top_p, float("-inf"))
-    noise = torch.empty_like(vals)
-    for r, g in enumerate(gens):
-        noise[r].exponential_(generator=g)
-    # Gumbel-max: argmax(log p - log E), E ~ Exp(1), picks token t with probability softmax(vals)[t]
-    pick = (vals - noise.log()).argmax(dim=-1)
+        probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)
+    pick = inverse_cdf(probs, u.to(probs.device, torch.float64))
     return pick if idx is None else idx.gather(1, pick[:, None])[:, 0]
+
+
+_BLOCK = 256
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Per row, the first index whose cumulative probability exceeds ``u * total``.
+
+    Two levels, so a full vocabulary is not cumulated in float64 for every row: the block of 256
+    tokens that holds the target (from block sums), then the token within that block. The same
+    index a flat cumulative sum gives, up to rounding; never a token of probability 0.
+    """
+    R, V = probs.shape
+    if V <= 4 * _BLOCK:
+        cdf = probs.double().cumsum(dim=-1)
+        pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True)[:, 0]
+        return _positive(probs, pick.clamp_(max=V - 1))
+    nb = -(-V // _BLOCK)
+    padded = torch.nn.functional.pad(probs, (0, nb * _BLOCK - V)).view(R, nb, _BLOCK)
+    block = padded.sum(dim=-1, dtype=torch.float64)                          # (R, nb)
+    cdf_b = block.cumsum(dim=-1)
+    target = u * cdf_b[:, -1]
+    b = torch.searchsorted(cdf_b, target[:, None], right=True)[:, 0].clamp_(max=nb - 1)
+    rows = torch.arange(R, device=probs.device)
+    residual = target - (cdf_b[rows, b] - block[rows, b])
+    within = padded[rows, b].double().cumsum(dim=-1)                         # (R, 256)
+    w = torch.searchsorted(within, residual[:, None], right=True)[:, 0].clamp_(max=_BLOCK - 1)
+    return _positive(probs, (b * _BLOCK + w).clamp_(max=V - 1))
+
+
+def _positive(probs: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+    """Rounding can land a target past the last token of positive probability: step back to it."""
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    bad = probs[rows, pick] <= 0
+    if bool(bad.any()):
+        last = (probs > 0).cumsum(dim=-1).argmax(dim=-1)    # the last index of positive probability
+        pick = torch.where(bad, last, pick)
+    return pick
 
 
 def model_logits(output) -> torch.Tensor:
     return output.logits if hasattr(output, "logits") else output[0]
-
-
-def _generator(seed: int, device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(seed)
-    return g
 
 
 def _eos_ids(model, tokenizer) -> set[int]:

@@ -13,12 +13,16 @@ up every run on that corpus.
 from __future__ import annotations
 
 import json
+import math
 import time
+import logging
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .io import write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,13 @@ class Budget:
 
     dollars: float | None = None
     tokens: int | None = None   # billed prompt + completion tokens
+
+    def __post_init__(self):
+        for name in ("dollars", "tokens"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or v < 0):
+                raise ValueError(f"Budget.{name} must be a finite number >= 0 or None, not {v!r}")
 
     @classmethod
     def coerce(cls, budget) -> "Budget | None":
@@ -108,6 +119,8 @@ class RunStats:
     wall_seconds: float = 0.0      # time spent waiting on the teacher
     cost_usd: float | None = 0.0
     stopped: str | None = None     # "budget" when a budget ended the run
+    counted_prompt_tokens: int = 0  # what teacher.count_tokens said for the calls made (calibrates estimates)
+    unrecorded_samples: int = 0    # samples on disk from an earlier run that died before saving its ledger
 
     @property
     def tokens(self) -> int:
@@ -122,6 +135,7 @@ class Ledger:
         self.teacher_id, self.model, self.price = teacher.id, teacher.model_name, price
         self.previous = self._load()
         self.run = RunStats()
+        self.records_on_disk = int(self.previous.get("records_on_disk", 0))
 
     def _load(self) -> dict:
         if self.path.exists():
@@ -134,11 +148,13 @@ class Ledger:
         return {}
 
     def add(self, prompt_tokens: int, completion_tokens: int, samples: int, calls: int, retries: int,
-            seconds: float) -> None:
+            seconds: float, counted_prompt_tokens: int = 0) -> None:
         r = self.run
+        r.counted_prompt_tokens += counted_prompt_tokens
         r.prompt_tokens += prompt_tokens
         r.completion_tokens += completion_tokens
         r.samples += samples
+        self.records_on_disk += samples
         r.calls += calls
         r.retries += retries
         r.wall_seconds += seconds
@@ -150,6 +166,28 @@ class Ledger:
         dollars = None if budget.dollars is None else budget.dollars - (self.run.cost_usd or 0.0)
         tokens = None if budget.tokens is None else budget.tokens - self.run.tokens
         return dollars, tokens
+
+    def over(self, budget: Budget) -> bool:
+        """Has this run spent more than the budget?"""
+        dollars, tokens = self.remaining(budget)
+        return (tokens is not None and tokens < 0) or (dollars is not None and dollars < -1e-12)
+
+    def reconcile(self, records_on_disk: int) -> None:
+        """Count samples an earlier run wrote but died before recording (the ledger is saved after
+        the corpus), so the ledger's sample total matches the corpus."""
+        recorded = int(self.previous.get("records_on_disk", records_on_disk))
+        if records_on_disk > recorded:
+            self.run.unrecorded_samples = records_on_disk - recorded
+            warnings.warn(f"{self.path}: {records_on_disk - recorded} samples on disk were written by a run that "
+                          f"ended before it saved this ledger; counted now (their tokens are not known)")
+        self.records_on_disk = records_on_disk
+
+    def save_quietly(self) -> None:
+        """Save, or log why not: used while another error is on its way to the user."""
+        try:
+            self.save()
+        except OSError as e:
+            log.warning("%s: could not save the ledger (%s)", self.path, e)
 
     def would_exceed(self, budget: Budget | None, prompt_tokens: int, completion_tokens: int) -> bool:
         """Would spending this much more pass the budget?"""
@@ -168,11 +206,12 @@ class Ledger:
         all_runs = runs + [this]
         totals = {k: sum((r.get(k) or 0) for r in all_runs)
                   for k in ("prompt_tokens", "completion_tokens", "samples", "cache_hits", "calls", "retries",
-                            "wall_seconds")}
+                            "wall_seconds", "counted_prompt_tokens", "unrecorded_samples")}
+        totals["samples"] += totals["unrecorded_samples"]
         costs = [r.get("cost_usd") for r in all_runs]
         totals["cost_usd"] = None if any(c is None for c in costs) else sum(costs)
         payload = {"model": self.model, "price": asdict(self.price) if self.price else None,
-                   "totals": totals, "runs": all_runs}
+                   "totals": totals, "records_on_disk": self.records_on_disk, "runs": all_runs}
         return write_json(self.path, payload)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .report import markdown_table
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # names of secrets (api_key, hf_token, password...), not settings that merely mention tokens (max_new_tokens)
 _SECRET = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth)(_|$)", re.I)
+_CREDENTIAL_URL = re.compile(r"://[^/\s@]+@|[?&][^=&\s]*(key|token|secret|password|sig)[^=&\s]*=", re.I)
 
 
 @dataclass
@@ -45,12 +47,19 @@ class Summary:
         return [r for r in self.runs if not r.ok]
 
 
+class UnknownNotebookError(FileNotFoundError):
+    """A selected name or glob matches no notebook; the message lists the names there are."""
+
+
 def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None = None) -> list[Path]:
     paths = sorted(p for p in Path(notebooks_dir).glob("*.ipynb") if not p.name.startswith("_"))
     if select:
+        # every name must match: a typo would otherwise silently run fewer notebooks
+        unknown = [s for s in select if not any(fnmatch.fnmatch(p.stem, s) or p.stem == s for p in paths)]
+        if unknown:
+            raise UnknownNotebookError(f"no notebook in {notebooks_dir} matches {', '.join(map(repr, unknown))}; "
+                                       f"known notebooks: {', '.join(p.stem for p in paths) or '(none)'}")
         paths = [p for p in paths if any(fnmatch.fnmatch(p.stem, s) or p.stem == s for s in select)]
-        if not paths:
-            raise FileNotFoundError(f"no notebook in {notebooks_dir} matches {select}")
     return paths
 
 
@@ -80,12 +89,27 @@ def split_parameters(parameters: dict | None) -> dict:
     return {**parameters, **({"overrides": overrides} if overrides else {})}
 
 
+def check_writable(*dirs: Path) -> None:
+    """Create each directory and write a probe file in it: a read-only output dir is an error before
+    any notebook runs, not after all of them did."""
+    for d in dirs:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise PermissionError(e.errno, f"cannot write to {d} ({e.strerror}); pick another directory "
+                                           f"(--output-dir / --executed-dir)") from None
+
+
 def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
                  parameters: dict | None = None, kernel: str = "python3") -> NotebookRun:
     import papermill
 
     params = {"profile": profile, "output_dir": str(output_dir.resolve()), **split_parameters(parameters)}
-    secret = [k for k in [*params, *params.get("overrides", {})] if _SECRET.search(k)]
+    named = {**params, **params.get("overrides", {})}
+    secret = [k for k, v in named.items() if _SECRET.search(k) or _CREDENTIAL_URL.search(str(v))]
     if secret:
         raise ValueError(f"refusing to pass {secret} as notebook parameters: papermill writes parameters into "
                          f"the executed notebook; set secrets as environment variables instead")
@@ -111,6 +135,7 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
     executed = Path(executed_dir) if executed_dir else Path("runs") / "executed" / profile
     summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}))
     notebooks = list_notebooks(notebooks_dir, select)
+    check_writable(out, executed)
     bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
     for path in bar:
         bar.set_postfix_str(path.stem)

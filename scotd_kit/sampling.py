@@ -5,14 +5,16 @@ all instances, then ``Q: {x}\\nA: ``), works out which samples the corpus alread
 :mod:`scotd_kit.corpus`), asks the teacher for the rest in batches of instances, scores each
 sample against gold, and appends the batch to the corpus before asking for the next one.
 
-Seeds: the samples ``start .. start+k-1`` of an instance are asked with the seed
-``derive_seed(seed, instance_id, start)``; a fresh or resumed run always starts at 0, so it gets
-the same samples whatever the batch layout; a top-up from N=5 to N=30 asks from 5 and gets 25
-samples that are deterministic too, but not the ones a direct N=30 run would have drawn.
+Seeds: sample ``i`` of an instance has the seed ``sample_seed(seed, instance_id, i)``, whatever
+the batch layout, the start of a rerun or a top-up (``SampleRequest.seeds``).  A teacher that seeds
+each sample with its own seed therefore gives the same text for the same key after any crash and
+resume, and a top-up from N=5 to N=30 draws the samples a direct N=30 run would have drawn.
 """
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from .ledger import Budget, Estimate, Ledger, price_for
 from .prompts import few_shot_block, few_shot_prompt
 from .tasks import get_task
 from .tasks.base import Example, TaskSpec
-from .teachers.base import Completion, SampleRequest, SamplingSettings, TeacherError, derive_seed
+from .teachers.base import Completion, SampleRequest, SamplingSettings, TeacherError, sample_seed
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +81,9 @@ def _requests(items: list[_Item], prefix: str, settings: SamplingSettings) -> li
     out = []
     for it in items:
         for start, k in _runs(it.missing):
-            out.append((it, SampleRequest(prompt=it.prompt, n=k, seed=derive_seed(settings.seed, it.example.id, start),
-                                          start=start, prefix=prefix, instance_id=it.example.id, index=it.index)))
+            seeds = tuple(sample_seed(settings.seed, it.example.id, start + j) for j in range(k))
+            out.append((it, SampleRequest(prompt=it.prompt, n=k, seed=seeds[0], seeds=seeds, start=start,
+                                          prefix=prefix, instance_id=it.example.id, index=it.index)))
     return out
 
 
@@ -100,40 +103,116 @@ def parse_status(comp: Completion, score: dict) -> str:
 
 
 def _record(spec: TaskSpec, it: _Item, j: int, comp: Completion, teacher_id: str, sdict: dict) -> dict:
-    score = spec.score(comp.text, it.example)
+    text = safe_text(comp.text)
+    score = spec.score(text, it.example)
     rec = {"key": it.keys[j], "task": spec.name, "instance_id": it.example.id, "index": it.index,
            "sample_index": j, "teacher": teacher_id, "settings": sdict, "prompt_hash": it.prompt_hash,
-           "gold": it.example.label, "text": comp.text, "rationale": rationale_of(comp.text, spec.markers),
+           "gold": it.example.label, "text": text, "rationale": rationale_of(text, spec.markers),
            "answer": score["strict"], "answer_flexible": score["flexible"], "correct": score["strict_correct"],
            "correct_flexible": score["flexible_correct"], "parse_status": parse_status(comp, score),
            "mean_logprob": comp.mean_logprob, "prompt_tokens": comp.prompt_tokens,
            "completion_tokens": comp.completion_tokens, "finish_reason": comp.finish_reason}
+    if text != comp.text:
+        rec["text_repaired"] = "lone surrogates replaced by U+FFFD"
     rec.update(comp.fields)
     return rec
 
 
-def _calls_per_request(teacher, req: SampleRequest) -> int:
-    return req.n if getattr(teacher, "n_supported", None) is False else 1
+def safe_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (valid JSON escapes, not encodable) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
 
 
-def _projected(teacher, reqs: list[SampleRequest], per_sample: float) -> tuple[int, int]:
-    """Billed tokens a batch would cost: prompts (once per call) + ``per_sample`` per sample."""
-    prompt = sum(teacher.count_tokens(r.prompt) * _calls_per_request(teacher, r) for r in reqs)
-    return prompt, int(round(per_sample * sum(r.n for r in reqs)))
+@dataclass
+class _Costing:
+    """What a request is likely to cost, learnt from this corpus's ledger and from this run.
+
+    ``calls / samples``: calls per sample seen so far (a server that ignores ``n`` makes it 1);
+    ``prompt_scale``: billed prompt tokens / what ``teacher.count_tokens`` said (corrects the
+    4-characters-a-token guess once real ``usage`` has come back).
+    """
+
+    calls: int = 0
+    samples: int = 0
+    counted_prompt: int = 0
+    billed_prompt: int = 0
+    # before any usage came back, an approximate count is taken as this much low (real tokenizers
+    # give 3-4 characters a token on English, fewer on maths and code)
+    uncalibrated_scale: float = 1.0
+
+    @classmethod
+    def from_ledger(cls, ledger: Ledger, teacher) -> "_Costing":
+        t = ledger.previous.get("totals", {})
+        return cls(int(t.get("calls") or 0), int(t.get("samples") or 0), int(t.get("counted_prompt_tokens") or 0),
+                   int(t.get("prompt_tokens") or 0) if t.get("counted_prompt_tokens") else 0,
+                   1.0 if getattr(teacher, "tokens_exact", False) else 1.5)
+
+    def calls_for(self, teacher, req: SampleRequest) -> int:
+        honours_n = getattr(teacher, "n_supported", True)    # local / replay teachers: one call a request
+        if honours_n is True:
+            return 1
+        if honours_n is None and self.samples:                # not asked yet: what this corpus saw
+            return max(1, min(req.n, round(req.n * self.calls / self.samples)))
+        return req.n                                          # ignores n, or unknown: the costly case
+
+    @property
+    def prompt_scale(self) -> float:
+        return self.billed_prompt / self.counted_prompt if self.counted_prompt else self.uncalibrated_scale
+
+    def projected(self, teacher, reqs: list[SampleRequest], per_sample: float) -> tuple[int, int]:
+        """Billed tokens a batch would cost: prompts (once per call) + ``per_sample`` per sample."""
+        counted = sum(teacher.count_tokens(r.prompt) * self.calls_for(teacher, r) for r in reqs)
+        return int(round(counted * self.prompt_scale)), int(round(per_sample * sum(r.n for r in reqs)))
+
+    def learn(self, teacher, reqs: list[SampleRequest], results: list) -> int:
+        """Fold a batch's real calls and tokens in; returns the prompt tokens count_tokens saw."""
+        counted = sum(teacher.count_tokens(q.prompt) * r.calls for q, r in zip(reqs, results) if r is not None)
+        self.counted_prompt += counted
+        self.billed_prompt += sum(r.prompt_tokens for r in results if r is not None)
+        self.calls += sum(r.calls for r in results if r is not None)
+        self.samples += sum(len(r.completions) for r in results if r is not None)
+        return counted
 
 
 def estimate(teacher, items: list[_Item], reqs: list[SampleRequest], settings: SamplingSettings,
-             existing: list[dict], price) -> Estimate:
+             existing: list[dict], price, costing: _Costing) -> Estimate:
     observed = [r["completion_tokens"] for r in existing if isinstance(r.get("completion_tokens"), int)]
     per_sample = sum(observed) / len(observed) if observed else None
-    prompt, completion = _projected(teacher, reqs, per_sample if per_sample is not None else settings.max_new_tokens)
+    prompt, completion = costing.projected(teacher, reqs, per_sample if per_sample is not None
+                                           else settings.max_new_tokens)
     needed = sum(r.n for r in reqs)
     return Estimate(teacher=teacher.id, instances=sum(1 for it in items if it.missing), samples_needed=needed,
                     cache_hits=sum(len(it.keys) - len(it.missing) for it in items),
-                    requests=sum(_calls_per_request(teacher, r) for r in reqs), prompt_tokens=prompt,
+                    requests=sum(costing.calls_for(teacher, r) for r in reqs), prompt_tokens=prompt,
                     completion_tokens=completion, cost_usd=price.cost(prompt, completion) if price else None,
-                    tokens_approximate=not getattr(teacher, "tokens_exact", False),
+                    tokens_approximate=not getattr(teacher, "tokens_exact", False) and not costing.counted_prompt,
                     observed_completion_mean=per_sample)
+
+
+def _check_args(n, batch_size, temperature, top_p, top_k, max_new_tokens, seed) -> None:
+    """Every numeric argument, at the door: a bad one would loop, divide by zero or be sent to a server."""
+    def integer(name, v, low):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:   # numpy ints are fine
+            raise ValueError(f"{name} must be an integer >= {low}, not {v!r}")
+
+    def real(name, v, low, high, low_open=False):
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and \
+            (v > low if low_open else v >= low) and v <= high
+        if not ok:
+            raise ValueError(f"{name} must be a number in {'(' if low_open else '['}{low}, {high}], not {v!r}")
+
+    integer("n", n, 1)
+    integer("batch_size", batch_size, 1)
+    integer("max_new_tokens", max_new_tokens, 1)
+    integer("seed", seed, 0)
+    if top_k is not None:
+        integer("top_k", top_k, 0)
+    real("temperature", temperature, 0, 100)
+    real("top_p", top_p, 0, 1, low_open=True)
 
 
 def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, corpus_path,
@@ -149,8 +228,10 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
     ``prices``: ``{model_name: Price | (prompt_per_1m, completion_per_1m)}`` over the ledger's table.
     """
     spec = get_task(task)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, not {n}")
+    _check_args(n, batch_size, temperature, top_p, top_k, max_new_tokens, seed)
+    # numpy scalars as plain numbers: they are part of every key (JSON), and a plain 1 must stay 1, not 1.0
+    n, batch_size, temperature, top_p, top_k, max_new_tokens, seed = (
+        getattr(v, "item", lambda v=v: v)() for v in (n, batch_size, temperature, top_p, top_k, max_new_tokens, seed))
     demos = list(demos) if demos is not None else get_exemplars(spec.name)
     prefix = shared_prefix(demos)
     settings = SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens,
@@ -166,62 +247,108 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
         existing = corpus.records() if corpus.path.exists() else []
         items = _plan(spec, examples, teacher, demos, settings, n, {r["key"] for r in existing})
         reqs = [r for _, r in _requests(items, prefix, settings)]
-        corpus.estimate = estimate(teacher, items, reqs, settings, existing, price)
+        costing = _Costing.from_ledger(Ledger(corpus.ledger_path, teacher, price), teacher)
+        corpus.estimate = estimate(teacher, items, reqs, settings, existing, price, costing)
         log.info("%s", corpus.estimate)
         return corpus
 
     with corpus.writer() as writer:
         items = _plan(spec, examples, teacher, demos, settings, n, writer.keys)
-        pairs = _requests(items, prefix, settings)
+        pairs = _ordered(_requests(items, prefix, settings))
         ledger = Ledger(corpus.ledger_path, teacher, price)
+        ledger.reconcile(len(writer.keys))
         ledger.run.cache_hits = sum(len(it.keys) - len(it.missing) for it in items)
         _run(spec, teacher, pairs, settings, writer, ledger, budget, batch_size, progress, corpus)
     return corpus
+
+
+def _ordered(pairs: list[tuple[_Item, SampleRequest]]) -> list[tuple[_Item, SampleRequest]]:
+    """Requests grouped by prompt (one instance's runs next to each other), so the calls a server
+    sees in a row share their whole prompt and its prefix cache serves them."""
+    first = {}
+    for it, _ in pairs:
+        first.setdefault(it.prompt_hash, len(first))
+    return sorted(pairs, key=lambda p: (first[p[0].prompt_hash], p[1].start))
 
 
 def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_size, progress, corpus) -> None:
     from tqdm.auto import tqdm
 
     sdict = settings.as_dict()
+    costing = _Costing.from_ledger(ledger, teacher)
     bar = tqdm(total=sum(r.n for _, r in pairs), desc=f"sampling {spec.name}", unit="sample", disable=not progress)
     try:
         pos = 0
         while pos < len(pairs):
             batch = pairs[pos:pos + batch_size]
             if budget is not None:
-                batch = _affordable(teacher, batch, ledger, budget, settings)
+                batch = _affordable(teacher, batch, ledger, budget, settings, costing)
                 if not batch:
-                    corpus.stopped = ledger.run.stopped = "budget"
-                    warnings.warn(f"budget {budget} reached after {ledger.run.tokens:,} tokens "
-                                  f"(${ledger.run.cost_usd or 0:.4f}); {corpus.path} holds every sample written "
-                                  f"so far; rerun to continue", BudgetWarning, stacklevel=3)
+                    _stop_for_budget(corpus, ledger, budget, "reached")
                     break
+            reqs = [r for _, r in batch]
             t0 = time.perf_counter()
-            results = teacher.sample([r for _, r in batch], settings)
+            results, error = _ask(teacher, reqs, settings)
             seconds = time.perf_counter() - t0
-            records = []
-            for (it, req), res in zip(batch, results):
-                if len(res.completions) != req.n:
-                    warnings.warn(f"teacher {teacher.id} returned {len(res.completions)} of {req.n} samples for "
-                                  f"instance {it.example.id!r}; the rest will be asked on the next run")
-                for j, comp in zip(range(req.start, req.start + req.n), res.completions):
-                    records.append(_record(spec, it, j, comp, teacher.id, sdict))
-            written = writer.append(records)
-            ledger.add(sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results), written,
-                       sum(r.calls for r in results), sum(r.retries for r in results), seconds)
+            records = _records(spec, teacher, batch, results, sdict, warn=error is None)
+            counted = costing.learn(teacher, reqs, results)
+            written = writer.append(records)   # before the ledger: the ledger never counts what is not on disk
+            done = [r for r in results if r is not None]
+            ledger.add(sum(r.prompt_tokens for r in done), sum(r.completion_tokens for r in done), written,
+                       sum(r.calls for r in done), sum(r.retries for r in done), seconds, counted)
             ledger.save()
             bar.update(written)
+            if error is not None:
+                raise error
+            if budget is not None and ledger.over(budget):
+                _stop_for_budget(corpus, ledger, budget, "passed (the server billed more than projected)")
+                break
             pos += len(batch)
+        ledger.save()
+    except BaseException:
+        ledger.save_quietly()      # the first error is the one the user sees, not a ledger write after it
+        raise
     finally:
         bar.close()
-        ledger.save()
 
 
-def _affordable(teacher, batch, ledger: Ledger, budget: Budget, settings: SamplingSettings):
+def _ask(teacher, reqs: list[SampleRequest], settings: SamplingSettings):
+    """``(results, error)``: a teacher that fails mid-batch hands back what it completed
+    (``TeacherError.partial``), which is kept and paid for once."""
+    try:
+        return teacher.sample(reqs, settings), None
+    except TeacherError as e:
+        partial = getattr(e, "partial", None)
+        if partial is None:
+            raise
+        return list(partial), e
+
+
+def _records(spec, teacher, batch, results, sdict: dict, warn: bool) -> list[dict]:
+    records = []
+    for (it, req), res in zip(batch, results):
+        got = res.completions if res is not None else []
+        if warn and len(got) != req.n:
+            warnings.warn(f"teacher {teacher.id} returned {len(got)} of {req.n} samples for "
+                          f"instance {it.example.id!r}; the rest will be asked on the next run")
+        for pos, comp in enumerate(got):
+            j = req.start + (comp.index if comp.index is not None else pos)
+            records.append(_record(spec, it, j, comp, teacher.id, sdict))
+    return records
+
+
+def _stop_for_budget(corpus, ledger: Ledger, budget: Budget, how: str) -> None:
+    corpus.stopped = ledger.run.stopped = "budget"
+    warnings.warn(f"budget {budget} {how} after {ledger.run.tokens:,} tokens "
+                  f"(${ledger.run.cost_usd or 0:.4f}); {corpus.path} holds every sample written "
+                  f"so far; rerun to continue", BudgetWarning, stacklevel=4)
+
+
+def _affordable(teacher, batch, ledger: Ledger, budget: Budget, settings: SamplingSettings, costing: _Costing):
     """The longest head of ``batch`` whose projected cost fits what is left of the budget."""
     r = ledger.run
     per_sample = r.completion_tokens / r.samples if r.samples else settings.max_new_tokens
-    costs = [_projected(teacher, [req], per_sample) for _, req in batch]
+    costs = [costing.projected(teacher, [req], per_sample) for _, req in batch]
     p = c = k = 0
     for dp, dc in costs:
         if ledger.would_exceed(budget, p + dp, c + dc):
@@ -230,4 +357,5 @@ def _affordable(teacher, batch, ledger: Ledger, budget: Budget, settings: Sampli
     return batch[:k]
 
 
-__all__ = ["sample_corpus", "shared_prefix", "rationale_of", "parse_status", "BudgetWarning", "TeacherError"]
+__all__ = ["sample_corpus", "shared_prefix", "rationale_of", "parse_status", "safe_text", "BudgetWarning",
+           "TeacherError"]

@@ -364,6 +364,55 @@ def target_loss(outputs, labels, num_items_in_batch=None):
     return total / num_items_in_batch
 
 
+class TargetHead:
+    """The LM head applied to the target positions only, and the loss over exactly those.
+
+    ``logits_to_keep`` trims the head to the last ``max target + 1`` positions of a batch, but rows
+    with shorter targets still pay for prompt positions there. While :attr:`select` is set (by the
+    trainer, for one training forward pass), a forward pre-hook on the output embedding hands the
+    head only the hidden states of positions that predict a target token, ``(1, N, hidden)``; the
+    model returns those ``N`` logits and :meth:`loss` scores them against the same tokens, gathered
+    in the same order. The head's weight and the module tree are untouched (saving, tying, DDP and
+    PEFT see the same model); with ``select`` unset the head runs as usual (evaluation, generation).
+    """
+
+    def __init__(self):
+        self.select = None   # bool (B, K): kept positions that predict a target token
+
+    def attach(self, model) -> "TargetHead":
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if head is not None:
+            head.register_forward_pre_hook(self._gather)
+        self.attached = head is not None
+        return self
+
+    def _gather(self, module, args):
+        if self.select is None:
+            return None
+        hidden = args[0]
+        return (hidden[self.select.to(hidden.device)][None],) + tuple(args[1:])
+
+    @staticmethod
+    def positions(labels, keep: int):
+        """(bool (B, K) of kept positions predicting a target token, the tokens they predict)."""
+        import torch
+
+        nxt = labels[:, labels.shape[1] - keep + 1:]                         # what positions T-K .. T-2 predict
+        nxt = torch.cat([nxt, nxt.new_full((nxt.shape[0], 1), -100)], dim=1)  # position T-1 predicts nothing
+        select = nxt.ne(-100)
+        return select, nxt[select]
+
+    def loss(self, outputs, labels, num_items_in_batch=None):
+        import torch.nn.functional as F
+
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if self.select is None or logits.shape[1] != int(self.select.sum()) or logits.shape[0] != 1:
+            return target_loss(outputs, labels, num_items_in_batch)
+        _, gold = self.positions(labels, self.select.shape[1])
+        total = F.cross_entropy(logits[0].float(), gold.to(logits.device), reduction="sum")
+        return total / (num_items_in_batch if num_items_in_batch is not None else max(1, gold.numel()))
+
+
 def _accepts(model, *names: str) -> bool:
     model = model.get_base_model() if hasattr(model, "get_base_model") else model
     params = inspect.signature(model.forward).parameters
@@ -405,9 +454,10 @@ def _trainer_class():
                     f.write(json.dumps(rec) + "\n")
 
     class KitTrainer(Trainer):
-        def __init__(self, *args, batch_sampler=None, eval_fn=None, eval_tokenizer=None, **kwargs):
+        def __init__(self, *args, batch_sampler=None, eval_fn=None, eval_tokenizer=None, target_head=None, **kwargs):
             super().__init__(*args, **kwargs)
             self._batch_sampler, self._eval_fn, self._eval_tokenizer = batch_sampler, eval_fn, eval_tokenizer
+            self._target_head = target_head
             self._step_loss = torch.zeros(())
             self._step_tokens = torch.zeros((), dtype=torch.long)
             self.eval_history: list[dict] = []
@@ -421,7 +471,15 @@ def _trainer_class():
 
         def training_step(self, model, inputs, num_items_in_batch=None):
             tokens = inputs["attention_mask"].sum().detach().cpu()
-            loss = super().training_step(model, inputs, num_items_in_batch)
+            head = self._target_head
+            if head is not None and head.attached:
+                keep = inputs.get("logits_to_keep") or inputs["labels"].shape[1]
+                head.select = head.positions(inputs["labels"], int(keep))[0]
+            try:
+                loss = super().training_step(model, inputs, num_items_in_batch)
+            finally:
+                if head is not None:
+                    head.select = None
             self._step_loss = self._step_loss + loss.detach().float().cpu()
             self._step_tokens = self._step_tokens + tokens
             return loss
@@ -477,6 +535,19 @@ def _load_for_training(model_name, method: str, config: TrainConfig, seed: int):
                       gradient_checkpointing=config.gradient_checkpointing)
 
 
+def _plain_write_error(error: RuntimeError, ckpt_dir: Path) -> Exception:
+    """torch reports a full disk while saving as ``PytorchStreamWriter failed writing file ...``;
+    say what happened and what to do (resume skips the checkpoint it cut short)."""
+    text = str(error)
+    if "PytorchStreamWriter" in text or "file write failed" in text or "No space left" in text:
+        import errno
+
+        return OSError(errno.ENOSPC, f"writing a checkpoint under {ckpt_dir} failed (is the disk full?); free "
+                                     f"space and rerun: training resumes from the last complete checkpoint "
+                                     f"[{text.splitlines()[0][:200]}]")
+    return error
+
+
 def _total_steps(config: TrainConfig, n_batches_per_epoch: int, world: int) -> int:
     if config.max_steps and config.max_steps > 0:
         return config.max_steps
@@ -489,6 +560,32 @@ def _read_losses(path: Path, up_to: int | None) -> list[dict]:
         return []
     recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in recs if up_to is None or r["step"] <= up_to]
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """Trainer writes ``trainer_state.json`` last: a checkpoint without a readable one was cut
+    short (a kill or a full disk during the save) and cannot be resumed from."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _complete_checkpoint(ckpt_dir: Path, remove_incomplete: bool) -> str | None:
+    """The newest complete ``checkpoint-N`` under ``ckpt_dir``; newer incomplete ones are named in
+    a warning and removed (Trainer would otherwise save into them again, or count them)."""
+    found = sorted((int(p.name.split("-")[-1]), p) for p in ckpt_dir.glob("checkpoint-*")
+                   if p.is_dir() and p.name.split("-")[-1].isdigit())
+    for step, path in reversed(found):
+        if _is_complete(path):
+            return str(path)
+        warnings.warn(f"{path} is incomplete (no readable trainer_state.json: the save was cut short); "
+                      f"skipped{' and removed' if remove_incomplete else ''}, resuming from an earlier one",
+                      UserWarning, stacklevel=3)
+        if remove_incomplete:
+            shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str | Path, method: str = "full",
@@ -511,8 +608,6 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     result); ``resume=False`` deletes earlier checkpoints and starts over.
     """
     from accelerate import PartialState
-    from transformers.trainer_utils import get_last_checkpoint
-
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     _check_instances(instances)
@@ -539,7 +634,7 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
             saved = json.loads(result_path.read_text(encoding="utf-8"))
             saved["model_dir"] = Path(saved["model_dir"])
             return FineTuneResult(**saved)
-    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    last = _complete_checkpoint(ckpt_dir, state.is_main_process) if resume and ckpt_dir.is_dir() else None
     if state.is_main_process:
         if not resume:
             for p in (ckpt_dir, final_dir):
@@ -567,15 +662,19 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     args = config.training_arguments(ckpt_dir, max_steps=total_steps, seed=seed, evaluate=eval_fn is not None)
 
     KitTrainer, StepRecorder = _trainer_class()
+    head = TargetHead().attach(model)
     trainer = KitTrainer(model=model, args=args, train_dataset=_Dataset(tok, items),
                          eval_dataset=[0] if eval_fn is not None else None,  # evaluate() is eval_fn's
                          data_collator=Collator(tokenizer.pad_token_id, left=left,
                                                 pad_to_multiple_of=config.pad_to_multiple_of),
-                         compute_loss_func=target_loss, batch_sampler=_BatchSampler(batches, batch),
-                         eval_fn=eval_fn, eval_tokenizer=tokenizer, callbacks=list(callbacks))
+                         compute_loss_func=head.loss, batch_sampler=_BatchSampler(batches, batch),
+                         eval_fn=eval_fn, eval_tokenizer=tokenizer, callbacks=list(callbacks), target_head=head)
     recorder = StepRecorder(trainer, losses_path)
     trainer.add_callback(recorder)
-    trainer.train(resume_from_checkpoint=last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    except RuntimeError as e:
+        raise _plain_write_error(e, ckpt_dir) from e
 
     if state.is_main_process:
         shutil.rmtree(final_dir, ignore_errors=True)

@@ -41,7 +41,8 @@ class ScriptedTeacher:
                 if self.texts:
                     text, reason = self.texts[(r.start + j) % len(self.texts)]
                 else:
-                    text, reason = f"Sample {r.seed % 997}/{j}. So the answer is: (a)", "stop"
+                    # seeded per sample, as the teacher contract asks (SampleRequest.sample_seeds)
+                    text, reason = f"Sample {r.sample_seeds[j] % 997}. So the answer is: (a)", "stop"
                 comps.append(Completion(text=text, finish_reason=reason, completion_tokens=10,
                                         prompt_tokens=approx_tokens(r.prompt), mean_logprob=-0.5))
             out.append(RequestResult(comps, prompt_tokens=approx_tokens(r.prompt), completion_tokens=10 * r.n))
@@ -103,8 +104,9 @@ def test_torn_last_line_is_reported_truncated_and_asked_again(tmp_path, examples
     assert teacher.asked == [(examples[-1].id, 1, 1)]
     now = path.read_bytes().splitlines(keepends=True)
     assert now[:-1] == lines[:-1]                                  # the complete lines are untouched
-    # the re-asked sample has the lost one's key (its seed comes from the run start, see sampling.py)
+    # the re-asked sample has the lost one's key AND its text: its seed is (seed, instance, index) alone
     assert json.loads(now[-1])["key"] == json.loads(lines[-1])["key"]
+    assert json.loads(now[-1])["text"] == json.loads(lines[-1])["text"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(Corpus(path).records()) == 8

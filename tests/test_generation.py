@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 import torch
 
-from scotd_kit.generation import Generation, GenerationConfig, cut_at_stop, generate, row_seed, sample_rows
+from scotd_kit.generation import Generation, GenerationConfig, cut_at_stop, generate, row_seed, sample_rows, uniforms
 from scotd_kit.models import load_model
 
 PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: "]
@@ -174,7 +174,9 @@ def test_config_rejects_bad_values(bad):
 # -- the sampler -------------------------------------------------------------------------------------
 
 def gens(n, seed=0):
-    return [torch.Generator().manual_seed(row_seed(seed, 0, j)) for j in range(n)]
+    """One uniform per row, from each row's own seeded stream (step 0)."""
+    seeds = torch.tensor([row_seed(seed, 0, j) for j in range(n)])
+    return uniforms(seeds, torch.zeros_like(seeds))
 
 
 def test_sampler_support_matches_hf_warpers():

@@ -22,6 +22,10 @@ EXPECTED_CELLS = {
     "fig6_unseen_task": 4,
     "fig7_downsampling": N_TASKS * (2 + 4),
     "human_eval": 4,
+    # Socratic CoT (smoke: the stand-in task, one student size, gold decompositions, no teacher)
+    "socratic_main_table": 4,
+    "socratic_qg_qa_sizes": 4,
+    "socratic_gpt3_comparison": 3,
 }
 
 

@@ -43,7 +43,7 @@ def test_faults_are_retried_and_every_sample_arrives_exactly_once(tmp_path, exam
     faults = [("429", 1), "500", "timeout", "malformed_json", "malformed_shape", "503"]
     caplog.set_level(logging.DEBUG)
     with FakeOpenAIServer(api_key=KEY, faults=faults) as server:
-        teacher = _teacher(server, max_concurrency=4, max_retries=4, retry_budget=len(faults))
+        teacher = _teacher(server, max_concurrency=4, max_retries=len(faults), retry_budget=len(faults))
         corpus = sample_corpus("demo_compare", examples, teacher, n=3, corpus_path=tmp_path / "c" / "corpus.jsonl",
                                batch_size=4, progress=False)
     records = corpus.records()

@@ -95,9 +95,13 @@ def load_split(task: str | TaskSpec, split: str, *, source: str = "auto", data_d
 def _load_files(spec: TaskSpec, split: str, root, limit) -> list[Example]:
     fs = spec.files[split]
     path = _file_path(spec, split, root)
-    out = []
+    out, seen = [], {}
     for lineno, record in fs.reader(path):
-        out.append(spec.from_file(record, f"{path}:{lineno}"))
+        ex = spec.from_file(record, f"{path}:{lineno}")
+        if ex.id in seen:   # corpus records and results are keyed by id: a duplicate would merge two questions
+            raise DataError(f"{path}:{lineno}: id {ex.id!r} already used on line {seen[ex.id]}")
+        seen[ex.id] = lineno
+        out.append(ex)
         if limit is not None and len(out) >= limit:
             break
     return out

@@ -4,7 +4,7 @@ PAPERS.md records only the options, not SCoTD's exact template; the template bel
 """
 from ..io import DataError, read_jsonl
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .base import Example, FileSplit, HubSplit, TaskSpec, id_field, require, text_field
 
 LABELS = ("yes", "no", "it is not possible to tell")
 _FROM_LETTER = {"e": "yes", "c": "no", "n": "it is not possible to tell"}
@@ -23,18 +23,18 @@ def _example(id_, premise, hypothesis, label, where):
 
 def from_file(record, where):
     letter = require(record, "label", where)
-    if letter not in _FROM_LETTER:
+    if not isinstance(letter, str) or letter not in _FROM_LETTER:
         raise DataError(f"{where}: label {letter!r} is not e/n/c")
-    return _example(require(record, "uid", where), require(record, "context", where),
-                    require(record, "hypothesis", where), _FROM_LETTER[letter], where)
+    return _example(id_field(record, "uid", where), text_field(record, "context", where),
+                    text_field(record, "hypothesis", where), _FROM_LETTER[letter], where)
 
 
 def from_hub(record, where):
     index = require(record, "label", where)
-    if index not in _FROM_INDEX:
+    if type(index) is not int or index not in _FROM_INDEX:
         raise DataError(f"{where}: label {index!r} is not 0/1/2")
-    return _example(require(record, "uid", where), require(record, "premise", where),
-                    require(record, "hypothesis", where), _FROM_INDEX[index], where)
+    return _example(id_field(record, "uid", where), text_field(record, "premise", where),
+                    text_field(record, "hypothesis", where), _FROM_INDEX[index], where)
 
 
 

@@ -103,6 +103,72 @@ def require(record: Record, key: str, where: str) -> Any:
     return record[key]
 
 
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def text_field(record: Record, key: str, where: str) -> str:
+    """A non-empty string field (a question, a premise): anything else is a :class:`DataError`."""
+    value = require(record, key, where)
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{where}: field {key!r} must be a non-empty string, not {_kind(value)} {str(value)[:40]!r}")
+    return value
+
+
+def id_field(record: Record, key: str, where: str) -> str:
+    """An id: a non-empty string or an integer (``null`` would silently become ``"None"``)."""
+    value = require(record, key, where)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        raise DataError(f"{where}: field {key!r} must be a non-empty string or an integer, not {_kind(value)}")
+    return str(value)
+
+
+def string_list(record: Record, key: str, where: str) -> list[str]:
+    """An optional list of strings (``"abc"`` is not three facts)."""
+    value = record.get(key, []) if isinstance(record, Mapping) else []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DataError(f"{where}: field {key!r} must be a list of strings, not {_kind(value)}")
+    return value
+
+
+def mapping_field(record: Record, key: str, where: str) -> Mapping:
+    value = require(record, key, where)
+    if not isinstance(value, Mapping):
+        raise DataError(f"{where}: field {key!r} must be an object, not {_kind(value)}")
+    return value
+
+
+def choice_list(labels: Any, texts: Any, key: Any, where: str, count: int) -> tuple[list[str], list[str], str]:
+    """``(labels, texts, answer key)`` of a multiple-choice record, checked: ``count`` choices with
+    distinct single-letter labels and non-empty texts, and a key that is one of the labels."""
+    if not isinstance(labels, list) or not isinstance(texts, list) or len(labels) != len(texts):
+        raise DataError(f"{where}: choices must be a list of {{label, text}} objects")
+    if len(labels) != count:
+        raise DataError(f"{where}: {len(labels)} choices, this task has {count}")
+    for label, text in zip(labels, texts):
+        if not isinstance(label, str) or not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: choice {label!r} must have a string label and a non-empty text")
+    if len({l.strip().upper() for l in labels}) != count:
+        raise DataError(f"{where}: duplicate choice labels {labels}")
+    if not isinstance(key, str) or key not in labels:
+        raise DataError(f"{where}: answerKey {key!r} is not one of the choice labels {labels}")
+    return labels, texts, key
+
+
+def record_choices(question: Mapping, where: str) -> tuple[list, list]:
+    """Labels and texts of ``question["choices"]`` (a list of ``{"label", "text"}`` objects)."""
+    choices = require(question, "choices", where)
+    if not isinstance(choices, list) or not all(isinstance(c, Mapping) for c in choices):
+        raise DataError(f"{where}: field 'choices' must be a list of {{label, text}} objects, not {_kind(choices)}")
+    return [c.get("label") for c in choices], [c.get("text") for c in choices]
+
+
+def hub_choices(record: Record, where: str) -> tuple[list, list]:
+    """Labels and texts of a hub record's ``choices`` (``{"label": [...], "text": [...]}``)."""
+    ch = mapping_field(record, "choices", where)
+    return list(ch.get("label") or []), list(ch.get("text") or [])
+
+
 def letter_label(letter: str, where: str, lower: bool = True) -> str:
     """``"B"`` -> ``"(b)"``; SCoTD writes choice labels in parentheses."""
     letter = str(letter).strip()

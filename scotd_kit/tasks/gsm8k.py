@@ -9,7 +9,7 @@ import re
 
 from ..io import DataError, read_jsonl
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .base import Example, FileSplit, HubSplit, TaskSpec, text_field
 
 _CALC = re.compile(r"<<[^<>]*>>")
 
@@ -42,8 +42,8 @@ def socratic_steps(solution: str, where: str) -> list[tuple[str, str]]:
 
 def _make(socratic: bool):
     def convert(record, where):
-        question = require(record, "question", where)
-        solution, label = split_solution(require(record, "answer", where), where)
+        question = text_field(record, "question", where)
+        solution, label = split_solution(text_field(record, "answer", where), where)
         meta = {"solution": solution}
         if socratic:
             meta["steps"] = socratic_steps(solution, where)
@@ -95,11 +95,11 @@ def _spec(socratic: bool) -> TaskSpec:
         description="GSM8K grade-school maths" + (" with socratic sub-questions (Socratic CoT)" if socratic else ""),
         answer_type=answers.NUMBER,
         markers=(answers.ANSWER_MARKER, "####"),
-        from_file=convert, from_hub=convert, data_subdir="gsm8k",
+        from_file=convert, from_hub=convert, data_subdir="gsm8k", eval_split="test",
         files={"train": FileSplit(f"train{suffix}.jsonl", read_jsonl),
                "test": FileSplit(f"test{suffix}.jsonl", read_jsonl)},
         hub={s: HubSplit("openai/gsm8k", s, "socratic" if socratic else "main") for s in ("train", "test")},
-        exemplars=EXEMPLARS, eval_split="test",
+        exemplars=EXEMPLARS,
     )
 
 

@@ -1,7 +1,10 @@
 """OpenBookQA (Mihaylov et al. 2018), main configuration, as SCoTD formats it."""
 from ..io import read_jsonl
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, letter_label, require
+from .base import (Example, FileSplit, HubSplit, TaskSpec, choice_list, hub_choices, id_field, letter_label,
+                   mapping_field, record_choices, require, text_field)
+
+N_CHOICES = 4
 
 
 def format_question(stem: str, texts: list[str]) -> str:
@@ -10,24 +13,20 @@ def format_question(stem: str, texts: list[str]) -> str:
 
 
 def _example(id_, stem, labels, texts, key, where) -> Example:
-    if key not in labels:
-        raise ValueError(f"{where}: answerKey {key!r} is not one of the choice labels {labels}")
+    labels, texts, key = choice_list(labels, texts, key, where, N_CHOICES)
     return Example(id=str(id_), question=format_question(stem, texts), label=letter_label(key, where),
                    meta={"labels": [letter_label(l, where) for l in labels], "choice_texts": list(texts)})
 
 
 def from_file(record, where):
-    q = require(record, "question", where)
-    choices = require(q, "choices", where)
-    return _example(require(record, "id", where), require(q, "stem", where),
-                    [c["label"] for c in choices], [c["text"] for c in choices],
+    q = mapping_field(record, "question", where)
+    return _example(id_field(record, "id", where), text_field(q, "stem", where), *record_choices(q, where),
                     require(record, "answerKey", where), where)
 
 
 def from_hub(record, where):
-    ch = require(record, "choices", where)
-    return _example(record["id"], require(record, "question_stem", where), list(ch["label"]),
-                    list(ch["text"]), require(record, "answerKey", where), where)
+    return _example(id_field(record, "id", where), text_field(record, "question_stem", where),
+                    *hub_choices(record, where), require(record, "answerKey", where), where)
 
 
 

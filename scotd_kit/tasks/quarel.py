@@ -6,26 +6,25 @@ them put them under ``$SCOTD_DATA_DIR/quarel/``.  The hub copy is ``community-da
 """
 from ..io import DataError, read_jsonl
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .base import Example, FileSplit, HubSplit, TaskSpec, id_field, require, text_field
 
 LABELS = ("(A)", "(B)")
 
 
 def _example(id_, question, answer_index, where) -> Example:
-    try:
-        label = LABELS[int(answer_index)]
-    except (ValueError, IndexError, TypeError):
-        raise DataError(f"{where}: answer_index {answer_index!r} is not 0 or 1") from None
+    if type(answer_index) is not int or answer_index not in (0, 1):
+        raise DataError(f"{where}: answer_index {answer_index!r} is not 0 or 1")
+    label = LABELS[answer_index]
     return Example(id=str(id_), question=question, label=label, meta={"labels": list(LABELS)})
 
 
 def from_file(record, where):
-    return _example(require(record, "id", where), require(record, "question", where),
+    return _example(id_field(record, "id", where), text_field(record, "question", where),
                     require(record, "answer_index", where), where)
 
 
 def from_hub(record, where):
-    return _example(record.get("id", where.rsplit(" ", 1)[-1]), require(record, "question", where),
+    return _example(record.get("id") or where.rsplit(" ", 1)[-1], text_field(record, "question", where),
                     require(record, "answer_index", where), where)
 
 

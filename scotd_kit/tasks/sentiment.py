@@ -3,11 +3,12 @@
 x = ``What is the sentiment of the following sentence?`` (SST-2) or ``...review?`` (IMDB),
 a newline, then the text verbatim; y = ``positive`` / ``negative``.
 """
+import csv
 from functools import partial
 
 from ..io import DataError, read_table
 from .. import answers
-from .base import Example, FileSplit, HubSplit, TaskSpec, require
+from .base import Example, FileSplit, HubSplit, TaskSpec, require, text_field
 
 LABELS = ("positive", "negative")
 SENTENCE_PROMPT = "What is the sentiment of the following sentence?"
@@ -15,6 +16,8 @@ REVIEW_PROMPT = "What is the sentiment of the following review?"
 
 
 def _label(value, where) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"{where}: sentiment label {value!r} is not 0/1/positive/negative")
     v = str(value).strip().lower()
     mapping = {"1": "positive", "0": "negative", "positive": "positive", "negative": "negative"}
     if v not in mapping:
@@ -28,25 +31,23 @@ def _example(prompt, text, label, id_, where):
 
 
 def sst2_file(record, where):
-    return _example(SENTENCE_PROMPT, require(record, "sentence", where), require(record, "label", where),
+    return _example(SENTENCE_PROMPT, text_field(record, "sentence", where), require(record, "label", where),
                     where.rsplit(":", 1)[-1], where)
 
 
 def sst2_hub(record, where):
-    return _example(SENTENCE_PROMPT, require(record, "sentence", where), require(record, "label", where),
+    return _example(SENTENCE_PROMPT, text_field(record, "sentence", where), require(record, "label", where),
                     record.get("idx", where), where)
 
 
 def imdb_file(record, where):
-    return _example(REVIEW_PROMPT, require(record, "Text", where), require(record, "Sentiment", where),
+    return _example(REVIEW_PROMPT, text_field(record, "Text", where), require(record, "Sentiment", where),
                     where.rsplit(":", 1)[-1], where)
 
 
 def imdb_hub(record, where):
-    return _example(REVIEW_PROMPT, require(record, "text", where), require(record, "label", where),
+    return _example(REVIEW_PROMPT, text_field(record, "text", where), require(record, "label", where),
                     where.rsplit(" ", 1)[-1], where)
-
-
 
 # Provenance: ADAPTED -- SCoTD sst2.py, adapted to the kit's sentiment format (sentence not quoted)
 _EXEMPLAR_PARTS = (
@@ -64,13 +65,14 @@ _EXEMPLAR_PARTS = (
      '"far too tragic" and "to merit such superficial treatment" both mean negative sentiments.', "negative"),
 )
 
-_tsv = partial(read_table, delimiter="\t")
+_tsv = partial(read_table, delimiter="\t")                     # IMDB contrast: CSV-style quoting ("" inside "...")
+_glue_tsv = partial(read_table, delimiter="\t", quoting=csv.QUOTE_NONE)   # GLUE never quotes: '"' is text
 
 TASKS = (
     TaskSpec(name="sst2", description="SST-2 sentiment (SCoTD Fig. 6, unseen task)",
              answer_type=answers.LABEL, labels=LABELS,
              from_file=sst2_file, from_hub=sst2_hub, data_subdir="sst2",
-             files={"validation": FileSplit("dev.tsv", _tsv)},
+             files={"validation": FileSplit("dev.tsv", _glue_tsv)},
              hub={s: HubSplit("stanfordnlp/sst2", s) for s in ("train", "validation")},
              exemplars=tuple((f"{SENTENCE_PROMPT}\n{t}", r, y) for t, r, y in _EXEMPLAR_PARTS)),
     TaskSpec(name="imdb", description="IMDB reviews with the contrast set of Gardner et al. (SCoTD Fig. 5)",

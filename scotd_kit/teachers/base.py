@@ -8,6 +8,7 @@ extraction -- is shared code in :mod:`scotd_kit.sampling`, so a new backend is o
 from __future__ import annotations
 
 import hashlib
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
@@ -45,17 +46,26 @@ class SampleRequest:
 
     prompt: str                # the full prompt (prefix + the instance's own part)
     n: int
-    seed: int                  # derived from (run seed, instance, start): see derive_seed
+    seed: int                  # the seed of sample ``start``: sample_seed(run seed, instance, start)
     start: int = 0             # first sample index asked for (top-up asks from the first missing one)
     prefix: str = ""           # the shared few-shot block: prompt.startswith(prefix)
     instance_id: str = ""
     index: int | None = None   # row in the split (replay looks samples up by it)
+    seeds: tuple[int, ...] = ()   # one per sample: sample_seed(run seed, instance, start + j)
 
     def __post_init__(self):
         if not self.prompt.startswith(self.prefix):
             raise ValueError("SampleRequest.prefix must be a prefix of prompt")
-        if self.n < 1:
-            raise ValueError(f"SampleRequest.n must be >= 1, got {self.n}")
+        if isinstance(self.n, bool) or not isinstance(self.n, numbers.Integral) or self.n < 1:
+            raise ValueError(f"SampleRequest.n must be an integer >= 1, got {self.n!r}")
+        if self.seeds and len(self.seeds) != self.n:
+            raise ValueError(f"SampleRequest.seeds has {len(self.seeds)} entries for n={self.n}")
+
+    @property
+    def sample_seeds(self) -> tuple[int, ...]:
+        """The seed of each sample.  A teacher that seeds sample ``j`` with ``sample_seeds[j]`` gives
+        the same text for the same sample index however a run was cut and resumed."""
+        return self.seeds or (self.seed,) + tuple(derive_seed(self.seed, j) for j in range(1, self.n))
 
 
 @dataclass
@@ -68,6 +78,7 @@ class Completion:
     prompt_tokens: int | None = None
     mean_logprob: float | None = None       # mean token log-prob where the backend gives it
     fields: dict[str, Any] = field(default_factory=dict)   # record fields a backend fixes (replay)
+    index: int | None = None                # offset in its request when a backend fills it out of order
 
 
 @dataclass
@@ -103,6 +114,11 @@ def derive_seed(*parts: Any) -> int:
     """A 63-bit seed from any parts; stable across processes and platforms (unlike ``hash``)."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big") >> 1
+
+
+def sample_seed(run_seed: int, instance_id: str, sample_index: int) -> int:
+    """The seed of one sample: (run seed, instance, sample index) alone, never the batch layout."""
+    return derive_seed(run_seed, instance_id, sample_index)
 
 
 def mean(values: Sequence[float | None]) -> float | None:

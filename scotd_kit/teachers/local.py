@@ -1,8 +1,10 @@
 """A local transformers causal LM as a teacher, decoding with :func:`scotd_kit.generation.generate`.
 
-The few-shot block is the shared ``prefix`` (prefilled once per batch), each question is prefilled
-once, and a request's ``n`` samples are decoded together; sample ``j`` of a request is seeded by
-``(request.seed, j)`` alone, so a sample does not depend on which other instances share its batch.
+The few-shot block is the shared ``prefix`` (prefilled once, its keys/values held once: shared-prefix
+attention), each question is prefilled once and its samples fill free decode slots as they open;
+sample ``j`` of a request is seeded by ``request.sample_seeds[j]`` alone (a function of the run seed,
+the instance and the sample index), so a sample does not depend on which other instances share its
+batch, nor on where a resumed run starts.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ class LocalTeacher:
     local = True
     tokens_exact = True      # a real tokenizer counts the dry run's tokens
 
-    def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int = 64):
+    def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int | None = None):
         """``model``: a name :func:`scotd_kit.models.load_model` resolves, or a loaded model (then
         pass ``tokenizer`` and a ``name`` that identifies the weights: it is part of the corpus keys).
-        ``batch_size`` counts sequences decoded together (instances x samples)."""
+        ``batch_size`` counts sequences decoded together (decode slots); None chooses it from free memory."""
         if isinstance(model, str):
             # loaded on first use: a rerun whose corpus is complete never pays for the weights
             self._name_to_load, self._model, self._tokenizer = model, None, None
@@ -74,7 +76,7 @@ class LocalTeacher:
                                       top_p=settings.top_p, n=n, stop=tuple(settings.stop), seed=settings.seed)
             prompts = [requests[i].prompt[len(prefix):] for i in idx]
             gens = generate(self.model, self.tokenizer, prompts, config, prefix=prefix,
-                            seeds=[requests[i].seed for i in idx], batch_size=self.batch_size)
+                            seeds=[list(requests[i].sample_seeds) for i in idx], batch_size=self.batch_size)
             for i, samples in zip(idx, gens):
                 completions = [_completion(g) for g in samples]
                 out[i] = RequestResult(completions=completions,

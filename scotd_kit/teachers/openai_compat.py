@@ -1,45 +1,70 @@
-"""Any OpenAI-compatible HTTP endpoint as a teacher (OpenAI, a vLLM / TGI / Ollama server, ...).
+"""Any OpenAI-compatible HTTP endpoint as a teacher (OpenAI, a vLLM / TGI / llama.cpp / Ollama server, ...).
 
 * Completions API by default (``/completions``: the raw few-shot prompt, as SCoTD used GPT-3);
   ``chat=True`` sends the prompt as one user message to ``/chat/completions``.
-* Requests run concurrently on a thread pool; ``n`` samples per request where the server honours
-  ``n`` (a server that returns fewer choices, or refuses ``n`` with HTTP 400, is remembered and
-  asked one sample per request from then on).
+* ``n`` samples per call where the server honours ``n``; the first call of the teacher's life
+  probes it, and a server that returns fewer choices (llama.cpp) or refuses ``n`` with HTTP 400
+  is asked one sample per call from then on.  Calls run concurrently on a thread pool, in the
+  order of the requests (one instance's calls together), so a server's prefix cache serves them.
+* Seeds: every sample has its own seed (``SampleRequest.sample_seeds``), sent with the call that
+  asks for it first; one sample per call (a server without ``n``, or ``one_sample_per_call=True``)
+  therefore gives the same text for the same sample after any crash and resume on a server that
+  honours ``seed``.  With ``n`` honoured, choices after the first come from the server's own
+  stream: a partly re-asked block differs in text (never in keys).
+* Sampling settings are sent explicitly (``top_k``, ``min_p``, repetition penalties, "off"
+  values included) so a server's own defaults (llama.cpp: top_k 40, min_p 0.05, repeat
+  penalty 1.1) never apply silently; what was sent is recorded with every sample (``sent``).
+  OpenAI's own API (and Azure's) rejects unknown fields: there only its fields are sent
+  (``send_sampler_params`` overrides the choice).
+* Log-probs are off by default (they cost some servers several times the time); pass
+  ``logprobs=True`` for the teacher-likelihood filter.  Token counts come from the server's
+  ``usage`` when it gives them, else from a 4-characters-a-token guess.
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors and
-  malformed bodies; ``Retry-After`` is honoured; at most ``max_retries`` per request and
-  ``retry_budget`` over the teacher's life, then :class:`TeacherError`.
-* The API key is read from the environment variable named by ``api_key_env`` at each request and
-  never kept on the object, so it cannot reach a corpus, a ledger, a repr or a pickle; any server
-  text quoted in an error or log is scrubbed of it.
+  malformed bodies; ``Retry-After`` is honoured; at most ``max_retries`` per call, and
+  ``retry_budget`` over the teacher's life, then :class:`TeacherError`.  A server that cannot be
+  reached at all (restarting, reloading a model) is waited for ``patience`` seconds in total.
+  A failing batch hands back what it completed (``TeacherError.partial``), so nothing paid for
+  is dropped.
+* Secrets: the API key is read from the environment variable named by ``api_key_env``, checked
+  when the teacher is built (a trailing newline or a non-ASCII character is an error that names
+  the variable, not the key), and never kept on the object, so it cannot reach a corpus, a
+  ledger, a repr or a pickle.  Credentials in ``base_url`` (``user:pass@``, ``?key=``) are
+  redacted from every repr, error and log line; httpx/httpcore debug logs are scrubbed too.
 """
 from __future__ import annotations
 
+import base64
 import email.utils
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from .base import (Completion, RequestResult, SampleRequest, SamplingSettings, TeacherError, approx_tokens,
-                   derive_seed, mean)
+                   mean)
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+# What the "off" value of each sampler setting is, as llama.cpp, vLLM and TGI read them.
+OPENAI_HOSTS = ("openai.com", "openai.azure.com")    # APIs that refuse fields they do not know
+NEUTRAL_SAMPLER = {"min_p": 0.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0, "typical_p": 1.0}
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, unreachable: bool = False):
         super().__init__(reason)
-        self.reason, self.retry_after = reason, retry_after
+        self.reason, self.retry_after, self.unreachable = reason, retry_after, unreachable
 
 
 class _NotSupported(Exception):
@@ -51,23 +76,41 @@ class OpenAICompatibleTeacher:
 
     def __init__(self, model: str, base_url: str = "https://api.openai.com/v1", *,
                  api_key_env: str | None = "OPENAI_API_KEY", chat: bool = False, max_concurrency: int = 8,
-                 max_retries: int = 6, retry_budget: int | None = 1000, timeout: float = 60.0,
-                 backoff_base: float = 1.0, backoff_max: float = 60.0, max_retry_after: float = 300.0,
-                 max_n_per_request: int = 128, send_seed: bool = True, logprobs: bool = True,
-                 extra_body: dict | None = None, transport: httpx.BaseTransport | None = None):
-        self.model_name, self.base_url, self.chat = model, base_url.rstrip("/"), chat
+                 max_retries: int = 8, retry_budget: int | None = 1000, timeout: float = 120.0,
+                 backoff_base: float = 1.0, backoff_max: float = 30.0, max_retry_after: float = 300.0,
+                 patience: float = 300.0, max_n_per_request: int = 128, send_seed: bool = True,
+                 logprobs: bool = False, one_sample_per_call: bool = False,
+                 send_sampler_params: bool | None = None, extra_body: dict | None = None,
+                 transport: httpx.BaseTransport | None = None):
+        _check_numbers(max_concurrency=(max_concurrency, 1), max_retries=(max_retries, 0),
+                       max_n_per_request=(max_n_per_request, 1), timeout=(timeout, 0.001),
+                       backoff_base=(backoff_base, 0), backoff_max=(backoff_max, 0),
+                       max_retry_after=(max_retry_after, 0), patience=(patience, 0))
+        if retry_budget is not None:
+            _check_numbers(retry_budget=(retry_budget, 0))
+        self.model_name, self.chat = model, chat
+        self._base = _check_url(base_url.rstrip("/"))
+        self.base_url = redact_url(self._base)     # what reprs, errors and logs show
         self.api_key_env = api_key_env
+        _api_key(api_key_env)                      # a malformed key is an error now, not six retries later
         self.max_concurrency, self.max_retries, self.retry_budget = max_concurrency, max_retries, retry_budget
         self.backoff_base, self.backoff_max, self.max_retry_after = backoff_base, backoff_max, max_retry_after
+        self.patience = patience
         self.max_n_per_request, self.send_seed, self.logprobs = max_n_per_request, send_seed, logprobs
+        self.one_sample_per_call = one_sample_per_call
+        host = urlsplit(self._base).hostname or ""
+        # OpenAI's API refuses fields it does not know; every other server gets every setting
+        self.send_sampler_params = (not host.endswith(OPENAI_HOSTS)) if send_sampler_params is None \
+            else send_sampler_params
         self.extra_body = dict(extra_body or {})
-        self.n_supported: bool | None = None     # learnt from the server's first answers
+        self.n_supported: bool | None = False if one_sample_per_call else None   # learnt from the server
         self.retries_used = 0
         self._lock = threading.Lock()
         self._client = httpx.Client(timeout=timeout, transport=transport,
                                     limits=httpx.Limits(max_connections=max_concurrency))
         self._rng = random.Random()             # jitter only: never affects what is sampled
-        self._url = f"{self.base_url}/{'chat/completions' if chat else 'completions'}"
+        path = "chat/completions" if chat else "completions"
+        self._url, self.url = _endpoint(self._base, path), _endpoint(self.base_url, path)
 
     @property
     def id(self) -> str:
@@ -91,87 +134,124 @@ class OpenAICompatibleTeacher:
 
     # -- secrets -------------------------------------------------------------------------------
     def _headers(self) -> dict:
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = _api_key(self.api_key_env)
         if not key:
-            if self.api_key_env and not _is_loopback(self.base_url):
+            if self.api_key_env and not _is_loopback(self._base):
                 raise TeacherError(f"no API key: set the environment variable {self.api_key_env} "
                                    f"(or pass api_key_env=None for a server that needs none)")
             return {}
         return {"Authorization": f"Bearer {key}"}
 
     def _scrub(self, text: str) -> str:
+        """Server text quoted in an error, without the key or the URL's credentials (a server may echo
+        the Authorization header: Bearer key, or Basic base64 of the URL's user:password)."""
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        return text.replace(key, "***") if key else text
+        secrets = [key.strip()] if key and key.strip() else []
+        secrets += _url_secrets(self._base)
+        for secret in sorted(secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return redact_text(text.replace(self._base, self.base_url))
 
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, requests: Sequence[SampleRequest], settings: SamplingSettings) -> list[RequestResult]:
-        if not requests:
-            return []
-        abort = threading.Event()     # a fatal error anywhere stops the other requests' retries
-        pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests)))
+        """One result per request; on a fatal error, :class:`TeacherError` with ``partial`` (what
+        completed, per request) so the caller keeps every sample it paid for."""
+        results = [RequestResult(completions=[], calls=0) for _ in requests]
+        try:
+            units = self._probe(requests, settings, results)
+            self._run_units(units, requests, settings, results)
+        except TeacherError as e:
+            e.partial = [_sorted(r) for r in results]
+            raise
+        return [_sorted(r) for r in results]
+
+    def _probe(self, requests, settings, results) -> list[tuple[int, int, int]]:
+        """The calls still to make, ``(request, offset, n)``, in request order; the teacher's first
+        request with ``n`` > 1 is sent alone first, to learn whether the server honours ``n``."""
+        done = [0] * len(requests)
+        if self.n_supported is None:
+            first = next((i for i, r in enumerate(requests) if r.n > 1), None)
+            if first is not None:
+                want = min(requests[first].n, self.max_n_per_request)
+                got = self._unit(requests[first], 0, want, settings, results[first], threading.Event())
+                self.n_supported = got >= want
+                if not self.n_supported:
+                    log.info("%s returned %d of n=%d choices: asking one sample per call from now on",
+                             self.base_url, got, want)
+                done[first] = want             # _unit asked what the server left out
+        step = self.max_n_per_request if self.n_supported else 1
+        return [(i, off, min(step, r.n - off)) for i, r in enumerate(requests) for off in range(done[i], r.n, step)]
+
+    def _run_units(self, units, requests, settings, results) -> None:
+        if not units:
+            return
+        abort = threading.Event()     # a fatal error anywhere stops the other calls' retries
         first_error: list[BaseException] = []
 
-        def one(r: SampleRequest) -> RequestResult:
+        def one(unit):
+            i, off, want = unit
             try:
-                return self._sample_one(r, settings, abort)
+                self._unit(requests[i], off, want, settings, results[i], abort)
             except BaseException as e:
                 with self._lock:
                     if not abort.is_set():
                         first_error.append(e)   # the cause, not a "cancelled" that followed it
-                    abort.set()                 # before the pool can start the next request
+                    abort.set()                 # before the pool can start the next call
                 raise
 
-        futures = [pool.submit(one, r) for r in requests]
-        try:
-            return [f.result() for f in futures]
-        except BaseException as e:
-            abort.set()
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(units))) as pool:
+            futures = [pool.submit(one, u) for u in units]
             for f in futures:
-                f.cancel()
-            if first_error and first_error[0] is not e:
-                raise first_error[0] from None
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+                f.exception()                   # wait for all: completed calls are kept
+        if first_error:
+            raise first_error[0] if isinstance(first_error[0], TeacherError) else \
+                TeacherError(f"{self.url}: {type(first_error[0]).__name__}: {self._scrub(str(first_error[0]))}")
 
-    def _sample_one(self, req: SampleRequest, settings: SamplingSettings, abort: threading.Event) -> RequestResult:
-        result = RequestResult(completions=[], calls=0)
-        offset = 0
-        while offset < req.n:
-            want = req.n - offset
-            if self.n_supported is False:
-                want = 1
-            want = min(want, self.max_n_per_request)
-            # seed of a call: the request's seed for its first chunk, else derived from the offset
-            seed = req.seed if offset == 0 else derive_seed(req.seed, offset)
-            try:
-                data, retries = self._call(req.prompt, settings, want, seed, abort)
-            except _NotSupported:
-                self.n_supported = False
-                continue
+    def _unit(self, req: SampleRequest, offset: int, want: int, settings: SamplingSettings,
+              result: RequestResult, abort: threading.Event) -> int:
+        """Ask samples ``offset .. offset+want-1`` of ``req``; what a server leaves out (it ignored
+        ``n``) is asked one sample per call, each with its own seed.  Returns what the first call gave."""
+        first = got = self._ask_once(req, offset, want, settings, result, abort)
+        while got and want - got > 0:
+            offset, want = offset + got, want - got
+            got = self._ask_once(req, offset, 1, settings, result, abort)
+        return first
+
+    def _ask_once(self, req: SampleRequest, offset: int, want: int, settings: SamplingSettings,
+                  result: RequestResult, abort: threading.Event) -> int:
+        seed = req.sample_seeds[offset]
+        try:
+            data, sent = self._call(req.prompt, settings, want, seed, abort, result)
+        except _NotSupported:
+            self.n_supported = False
+            want = 1
+            data, sent = self._call(req.prompt, settings, want, seed, abort, result)
+        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:want]
+        comps = self._completions(choices, data.get("usage"), settings, sent)
+        for k, c in enumerate(comps):
+            c.index = offset + k              # where the sample goes, whatever order calls finish in
+        with self._lock:
             result.calls += 1
-            result.retries += retries
-            choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:want]
-            if want > 1:
-                if len(choices) < want and self.n_supported is None:
-                    log.info("%s returned %d of n=%d choices: asking one sample per request from now on",
-                             self.base_url, len(choices), want)
-                self.n_supported = len(choices) >= want if self.n_supported is None else self.n_supported
-            usage = data.get("usage") or {}
-            comps = [self._completion(c, settings) for c in choices]
             result.completions.extend(comps)
-            result.prompt_tokens += int(usage.get("prompt_tokens") or approx_tokens(req.prompt))
-            result.completion_tokens += int(usage.get("completion_tokens") or
-                                            sum(c.completion_tokens or 0 for c in comps))
-            for c in comps:
-                c.prompt_tokens = usage.get("prompt_tokens")
-            offset += len(choices)
-        return result
+            result.prompt_tokens += _usage(data, "prompt_tokens") or approx_tokens(req.prompt)
+            result.completion_tokens += _usage(data, "completion_tokens") or \
+                sum(c.completion_tokens or 0 for c in comps)
+        return len(comps)
+
+    def _completions(self, choices: list, usage, settings: SamplingSettings, sent: dict) -> list[Completion]:
+        comps = [self._completion(c, settings) for c in choices]
+        exact = _usage({"usage": usage}, "completion_tokens")
+        for c in comps:
+            c.prompt_tokens = _usage({"usage": usage}, "prompt_tokens")
+            c.fields = {"sent": sent}
+        if exact is not None and len(comps) == 1:
+            comps[0].completion_tokens = exact       # the server's count, not a guess
+        return comps
 
     def _body(self, prompt: str, settings: SamplingSettings, n: int, seed: int) -> dict:
         body: dict[str, Any] = {"model": self.model_name, "max_tokens": settings.max_new_tokens,
                                 "temperature": settings.temperature, "top_p": settings.top_p, "n": n,
-                                "stop": list(settings.stop)}
+                                "stop": list(settings.stop), "presence_penalty": 0.0, "frequency_penalty": 0.0}
         if self.chat:
             body["messages"] = [{"role": "user", "content": prompt}]
             if self.logprobs:
@@ -182,8 +262,9 @@ class OpenAICompatibleTeacher:
                 body["logprobs"] = 1
         if self.send_seed:
             body["seed"] = seed % (2 ** 31)     # many servers take a 32-bit signed seed
-        if settings.top_k:
-            body["top_k"] = settings.top_k       # not OpenAI's API; vLLM / TGI servers read it
+        if self.send_sampler_params:
+            body["top_k"] = settings.top_k or 0  # 0: off, for llama.cpp, vLLM (>= 0.8) and TGI alike
+            body.update(NEUTRAL_SAMPLER)
         body.update(self.extra_body)
         return body
 
@@ -201,52 +282,64 @@ class OpenAICompatibleTeacher:
                           mean_logprob=mean(lp) if lp else None)
 
     # -- one HTTP call with retries ---------------------------------------------------------------
-    def _call(self, prompt: str, settings: SamplingSettings, n: int, seed: int,
-              abort: threading.Event) -> tuple[dict, int]:
+    def _call(self, prompt: str, settings: SamplingSettings, n: int, seed: int, abort: threading.Event,
+              result: RequestResult) -> tuple[dict, dict]:
+        """``(response, the settings sent)``; retries are counted on ``result`` as they happen.
+
+        The settings recorded with a sample leave out the prompt, ``n`` and the call's seed: they
+        depend on how a run was batched, and a resumed corpus must equal an uninterrupted one."""
         body = self._body(prompt, settings, n, seed)
-        retries = 0
+        sent = {k: v for k, v in body.items() if k not in ("prompt", "messages", "model", "n", "seed")}
+        retries, unreachable_since = 0, None
         while True:
             if abort.is_set():
                 raise TeacherError("cancelled: another request of this batch failed")
             try:
-                return self._post(body, n), retries
+                return self._post(body, n), sent
             except _Retryable as e:
                 retries += 1
-                if retries > self.max_retries:
-                    raise TeacherError(f"{self._url}: gave up after {self.max_retries} retries; last error: "
+                with self._lock:
+                    result.retries += 1
+                if e.unreachable:
+                    unreachable_since = unreachable_since or time.monotonic()
+                waited = time.monotonic() - unreachable_since if unreachable_since else 0.0
+                if retries > self.max_retries and not (e.unreachable and waited < self.patience):
+                    raise TeacherError(f"{self.url}: gave up after {retries - 1} retries; last error: "
                                        f"{e.reason}") from None
                 self._spend_retry(e.reason)
                 delay = self._delay(retries, e.retry_after)
-                log.warning("%s: %s; retry %d/%d in %.2fs", self._url, e.reason, retries, self.max_retries, delay)
+                log.warning("%s: %s; retry %d/%d in %.2fs", self.url, e.reason, retries, self.max_retries, delay)
                 abort.wait(delay)             # sleeps, but wakes up at once when the batch is aborted
 
     def _spend_retry(self, reason: str) -> None:
         with self._lock:
             self.retries_used += 1
             if self.retry_budget is not None and self.retries_used > self.retry_budget:
-                raise TeacherError(f"{self._url}: retry budget of {self.retry_budget} retries spent "
+                raise TeacherError(f"{self.url}: retry budget of {self.retry_budget} retries spent "
                                    f"(last error: {reason}); the server looks unhealthy")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        cap = min(self.backoff_max, self.backoff_base * 2 ** (min(attempt, 60) - 1))
         return self._rng.uniform(0, cap)        # full jitter: clients that failed together spread out
 
     def _post(self, body: dict, n: int) -> dict:
         try:
             resp = self._client.post(self._url, json=body, headers=self._headers())
         except httpx.TimeoutException:
-            raise _Retryable("timeout") from None
+            raise _Retryable("timeout", unreachable=True) from None
+        except httpx.LocalProtocolError as e:   # our own request is malformed: retrying cannot help
+            raise TeacherError(f"{self.url}: the request could not be sent ({type(e).__name__})") from None
         except httpx.TransportError as e:
-            raise _Retryable(f"connection error ({type(e).__name__})") from None
+            raise _Retryable(f"connection error ({type(e).__name__})", unreachable=True) from None
         if resp.status_code in RETRY_STATUS:
             raise _Retryable(f"HTTP {resp.status_code}", _retry_after(resp.headers.get("retry-after")))
         if resp.status_code == 400 and n > 1 and self.n_supported is None:
             raise _NotSupported()
         if resp.status_code != 200:
             hint = f" (check the key in ${self.api_key_env})" if resp.status_code in (401, 403) else ""
-            raise TeacherError(f"{self._url}: HTTP {resp.status_code}{hint}: "
+            raise TeacherError(f"{self.url}: HTTP {resp.status_code}{hint}: "
                                f"{self._scrub(resp.text[:300])}")
         try:
             data = resp.json()
@@ -267,6 +360,102 @@ class OpenAICompatibleTeacher:
             if not isinstance(text, str):
                 return "a choice without text"
         return None
+
+
+def _sorted(result: RequestResult) -> RequestResult:
+    result.completions.sort(key=lambda c: c.index)
+    return result
+
+
+def _usage(data: dict, name: str) -> int | None:
+    """A token count from the server's ``usage``, or None when it gave none (or nonsense)."""
+    v = data["usage"].get(name) if isinstance(data.get("usage"), dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+_KEY_OK = re.compile(r"[\x21-\x7e]+")     # printable ASCII, no spaces: what an HTTP header can carry
+
+
+def _api_key(env: str | None) -> str | None:
+    """The key in ``$env`` (None when unset); a malformed one is an error naming the variable."""
+    key = os.environ.get(env) if env else None
+    if not key:
+        return None
+    if not _KEY_OK.fullmatch(key):
+        what = ("ends with a newline or space" if key != key.rstrip() else
+                "starts with a space" if key != key.lstrip() else
+                "holds a non-ASCII or control character or a space")
+        raise TeacherError(f"the API key in ${env} {what}; fix the variable (the key is not shown)")
+    return key
+
+
+def _check_numbers(**specs: tuple[float, float]) -> None:
+    for name, (value, low) in specs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+            raise ValueError(f"{name} must be a finite number >= {low}, not {value!r}")
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, not {redact_url(url)!r}")
+    return url
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The credentials in ``url`` as a server may echo them: user:password, the password, its Basic
+    token, and each query value."""
+    parts = urlsplit(url)
+    out = [v for v in re.findall(r"=([^&]+)", parts.query) if v]
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        out += [userinfo, base64.b64encode(userinfo.encode()).decode()]
+        out += [unquote(userinfo.split(":", 1)[1])] if ":" in userinfo else []
+    return [s for s in out if len(s) >= 4]
+
+
+def _endpoint(base: str, path: str) -> str:
+    """``base`` + ``/path``, before any query string (``...?api-version=...`` stays at the end)."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/" + path, parts.query, ""))
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials: ``user:pass@`` and query values become ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = re.sub(r"=([^&]*)", "=***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_REDACTIONS = ((re.compile(r"((?:Bearer|Basic)\s+)[^\s'\"\\]+", re.I), r"\1***"),
+               (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),
+               (re.compile(r"([?&][^=\s&'\"]+=)[^&\s'\"]+"), r"\1***"))
+
+
+def redact_text(text: str) -> str:
+    """``text`` with Authorization tokens and URL credentials (``user:pw@``, query values) masked."""
+    for pattern, repl in _REDACTIONS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs Authorization tokens and URL credentials from httpx / httpcore records (httpx logs
+    every request's full URL at INFO; the kit's own messages use the redacted URL already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact_text(msg)
+        if clean != msg:
+            record.msg, record.args = clean, ()
+        return True
+
+
+for _name in ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy"):
+    logging.getLogger(_name).addFilter(_RedactingFilter())
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -1,0 +1,188 @@
+"""The Socratic steps the notebooks chain, cached under ``<runs>/<profile>/socratic/`` by settings hash.
+
+``SocraticLab(profile)`` knows the profile's Socratic settings; each step is one call:
+``decompositions`` (gold or teacher, with kept / asked counts), ``students`` (trained once per
+distinct setting), ``run`` (evaluate one student kind; the iterative one with any QG / QA sizes).
+A rerun whose runs exist only reads them back.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from ..experiments import Lab, _slug, load_any, settings_hash, teacher_from_spec
+from ..io import DataError, write_json, write_jsonl
+from ..tasks import get_task, load_split
+from . import decompositions as dec
+from . import instances as inst
+from .loop import LoopConfig, solve_iterative
+from .scoring import score_generated, score_trace, summary
+from .settings import socratic_settings
+
+FORMAT_VERSION = 1   # bump when formats.py changes what a student is trained on
+
+
+class SocraticLab:
+    def __init__(self, profile: str = "demo", runs_dir=None, **overrides):
+        self.lab = Lab(profile, runs_dir)
+        self.profile = self.lab.profile.name
+        self.s = socratic_settings(self.profile, **overrides)
+        self.root = self.lab.root / "socratic"
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def examples(self, task: str, split: str | None = None) -> list:
+        """Training (``split="train"``) or evaluation examples (the task's declared eval split)."""
+        spec = get_task(task)
+        split = split or spec.eval_split
+        limit = self.s.train_limit if split == "train" else self.s.eval_limit
+        if self.s.real_limit is not None and not spec.generate:
+            limit = min(x for x in (limit, self.s.real_limit) if x is not None)
+        return load_split(spec, split, limit=limit, seed=self.lab.profile.seed)
+
+    def sources(self, task: str) -> list[str]:
+        """Decomposition sources that give ``task`` training data: gold steps when the task has them,
+        the teacher's when one is set and it kept any (sampling them now, cached)."""
+        out = ["gold"] if dec.has_gold(self.examples(task, "train")[:1]) else []
+        if self.s.teacher:
+            _, report = self.decompositions(task, "teacher")
+            if report["kept"]:
+                out.append("teacher")
+            else:
+                warnings.warn(f"{task}: the teacher {self.s.teacher} kept no decomposition of {report['asked']} "
+                              f"asked (dropped: {report['dropped']}); its Socratic students are not trained")
+        return out
+
+    def cells_to_run(self, task: str) -> list[tuple[str, str | None]]:
+        """``(kind, source)`` pairs this task can train: baselines need labels (CoT a gold rationale),
+        Socratic students a decomposition source (gold steps or a teacher)."""
+        train = self.examples(task, "train")[:1]
+        out = [("answer_only", None)]
+        try:
+            inst.gold_rationale(train[0])
+            out.append(("cot", None))
+        except DataError:
+            pass   # no gold rationale (SVAMP): no CoT baseline
+        return out + [(kind, src) for src in self.sources(task) for kind in ("unified", "iterative")]
+
+    def decompositions(self, task: str, source: str = "gold") -> tuple[list, dict]:
+        """``(decompositions of the training problems, {"asked", "kept", ...})``."""
+        train = self.examples(task, "train")
+        if source == "gold":
+            kept, report = dec.gold_decompositions(train)
+            return kept, report.as_dict()
+        if source != "teacher":
+            raise ValueError(f"source must be one of {dec.SOURCES}, not {source!r}")
+        if not self.s.teacher:
+            raise ValueError("no teacher: set SocraticLab(..., teacher='<model name | openai:<model>>')")
+        path = self.root / "corpora" / _slug(self.s.teacher) / f"{get_task(task).name}.jsonl"
+        dec.sample_teacher_decompositions(task, train, teacher_from_spec(self.s.teacher), corpus_path=path,
+                                          n=self.s.teacher_n, max_new_tokens=self.s.teacher_max_new_tokens,
+                                          seed=self.s.seed)
+        kept, report = dec.read_teacher_decompositions(path, train, n=self.s.teacher_n)
+        return kept, report.as_dict()
+
+    def instances(self, task: str, kind: str, source: str = "gold") -> dict[str, list[dict]]:
+        """Training instances per role: ``{"student": ...}`` or, for ``iterative``, ``{"qg", "qa"}``."""
+        if kind == "answer_only":
+            return {"student": inst.answer_only(self.examples(task, "train"))}
+        if kind == "cot":
+            return {"student": inst.cot(self.examples(task, "train"))}
+        decs, _ = self.decompositions(task, source)
+        if kind == "unified":
+            return {"student": inst.unified(decs)}
+        if kind == "iterative":
+            return {"qg": inst.qg(decs), "qa": inst.qa(decs)}
+        raise ValueError(f"kind must be one of {inst.KINDS}, not {kind!r}")
+
+    # --- students --------------------------------------------------------------------------------
+
+    def students(self, task: str, kind: str, *, source: str = "gold", size: str | None = None) -> dict[str, Path]:
+        """Fine-tuned student directories per role (trained once per distinct setting)."""
+        from ..training import TrainConfig, fine_tune
+
+        s, size, spec = self.s, size or self.s.sizes[-1], get_task(task)
+        # GSM8K's problems and steps are far longer than the stand-in's: they get their own length
+        max_length = s.real_max_length if s.real_max_length and not spec.generate else s.max_length
+        base = dict(task=spec.name, kind=kind, source=source if kind in ("unified", "iterative") else None,
+                    model=size, method=s.method, steps=s.train_steps, epochs=s.train_epochs, batch=s.batch_size,
+                    lr=s.learning_rate, max_length=max_length, train_limit=s.train_limit,
+                    real_limit=s.real_limit, seed=s.seed, format=FORMAT_VERSION,
+                    teacher=(s.teacher, s.teacher_n) if source == "teacher" else None)
+        roles = ("qg", "qa") if kind == "iterative" else ("student",)
+        out, data = {}, None
+        for role in roles:
+            key = {**base, "role": role}
+            run_dir = self.root / "students" / settings_hash("socratic-student", key)
+            done = run_dir / "done.json"
+            if done.exists():
+                out[role] = Path(json.loads(done.read_text())["model_dir"])
+                continue
+            data = data or self.instances(task, kind, source)
+            config = TrainConfig.small(max_steps=s.train_steps, num_train_epochs=s.train_epochs,
+                                       per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate,
+                                       max_length=max_length, warmup_steps=min(10, max(0, s.train_steps // 10)),
+                                       save_steps=max(s.train_steps, 50) if s.train_steps > 0 else 500)
+            result = fine_tune(size, data[role], output_dir=run_dir, method=s.method, config=config, seed=s.seed)
+            write_json(done, {"model_dir": str(result.model_dir), "settings": key, "instances": len(data[role])})
+            out[role] = Path(result.model_dir)
+        return out
+
+    # --- evaluation ------------------------------------------------------------------------------
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(max_steps=self.s.step_limit, qg_max_new_tokens=self.s.qg_max_new_tokens,
+                          qa_max_new_tokens=self.s.qa_max_new_tokens)
+
+    def run(self, task: str, kind: str, *, source: str = "gold", size: str | None = None,
+            qg_size: str | None = None, qa_size: str | None = None) -> dict:
+        """Summary (``accuracy``, ``ci95``, ``n``, ``categories``) and per-example records of one student.
+
+        ``qg_size`` / ``qa_size`` (iterative only) pick each role's model size; both default to ``size``.
+        """
+        s = self.s
+        size = size or s.sizes[-1]
+        if kind == "iterative":
+            models = {"qg": self.students(task, kind, source=source, size=qg_size or size)["qg"],
+                      "qa": self.students(task, kind, source=source, size=qa_size or size)["qa"]}
+        else:
+            models = self.students(task, kind, source=source, size=size)
+        spec = get_task(task)
+        key = dict(models={k: str(v) for k, v in models.items()}, task=spec.name, split=spec.eval_split,
+                   limit=s.eval_limit, real_limit=s.real_limit, loop=self.loop_config().__dict__,
+                   answer_tokens=s.answer_max_new_tokens, seed=s.seed)
+        out = self.root / "evals" / settings_hash("socratic-eval", key)
+        if (out / "summary.json").exists():
+            return self._read(out)
+        examples = self.examples(task)
+        records = (self._iterative(models, examples, spec) if kind == "iterative"
+                   else self._generated(models["student"], examples, spec, kind))
+        write_jsonl(out / "records.jsonl", records)
+        write_json(out / "summary.json", {**summary(records, seed=s.seed), "settings": key, "kind": kind,
+                                          "source": source})
+        return self._read(out)
+
+    def _iterative(self, models: dict, examples: list, spec) -> list[dict]:
+        traces = solve_iterative(load_any(str(models["qg"])), load_any(str(models["qa"])),
+                                 [ex.question for ex in examples], self.loop_config(),
+                                 batch_size=self.s.decode_batch_size, progress=True)
+        return [score_trace(spec, ex, t) for ex, t in zip(examples, traces)]
+
+    def _generated(self, model_dir: Path, examples: list, spec, kind: str) -> list[dict]:
+        from ..evaluation import evaluate
+
+        model, tok = load_any(str(model_dir))
+        result = evaluate(model, tok, spec, examples, max_new_tokens=self.s.answer_max_new_tokens,
+                          batch_size=self.s.decode_batch_size, seed=self.s.seed)
+        return [score_generated(r, unified=kind == "unified") for r in result.records]
+
+    def stored_runs(self) -> list[dict]:
+        """Every evaluation stored under this profile's runs (tables can be rebuilt from them alone)."""
+        return [self._read(p.parent) for p in sorted((self.root / "evals").glob("*/summary.json"))]
+
+    @staticmethod
+    def _read(out: Path) -> dict:
+        records = [json.loads(l) for l in (out / "records.jsonl").read_text(encoding="utf-8").splitlines() if l]
+        return {**json.loads((out / "summary.json").read_text(encoding="utf-8")), "records": records,
+                "records_path": str(out / "records.jsonl")}

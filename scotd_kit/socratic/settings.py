@@ -1,0 +1,72 @@
+"""Socratic CoT settings per profile (kept here, beside ``profiles.Profile``, which they complement).
+
+``tasks`` pairs each table column (the paper's dataset, as a kit task) with the task actually run
+under the profile: offline, the generated stand-in ``demo_socratic`` runs for GSM8K (labelled as
+such in every table).  The ``demo`` profile also runs the real GSM8K socratic files at a small
+limit through the same code path (``real_limit``), when they are on disk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class SocraticSettings:
+    tasks: tuple                          # ((column task, task run), ...)
+    sizes: tuple                          # student models of the main table
+    size_grid: tuple                      # QG / QA sizes of the size analysis
+    method: str = "lora"                  # full | lora | qlora
+    teacher: str | None = None            # teacher decompositions: a model name, "openai:<model>"; None = gold only
+    teacher_n: int = 1
+    teacher_max_new_tokens: int = 256
+    train_limit: int | None = None        # training problems per task
+    eval_limit: int | None = None
+    real_limit: int | None = None         # demo: problems of the real GSM8K files (train and test each)
+    real_max_length: int | None = None    # demo: max_length for the real files (longer than the stand-in's)
+    train_steps: int = -1                 # optimizer steps (-1: train_epochs)
+    train_epochs: float = 1.0
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    max_length: int = 512
+    step_limit: int = 8                   # sub-questions per problem at inference
+    qg_max_new_tokens: int = 48
+    qa_max_new_tokens: int = 64
+    answer_max_new_tokens: int = 256      # answer-only, CoT and unified students
+    decode_batch_size: int = 16
+    seed: int = 0
+
+
+_STAND_IN = (("gsm8k_socratic", "demo_socratic"),)
+_PAPER_TASKS = (("gsm8k_socratic", "gsm8k_socratic"), ("strategyqa", "strategyqa"), ("svamp", "svamp"))
+_GPT2 = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+
+SETTINGS = {
+    "smoke": SocraticSettings(
+        tasks=_STAND_IN, sizes=("tiny-gpt2",), size_grid=("tiny-gpt2", "tiny-llama"), method="full",
+        teacher_max_new_tokens=24, train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
+        step_limit=3, qg_max_new_tokens=12, qa_max_new_tokens=12, answer_max_new_tokens=24, decode_batch_size=4),
+    # sized for ~10-12 min of one cold notebook run on an idle 2-core CPU: LoRA steps of a 135M model
+    # cost seconds each there, so few steps on short sequences; the real GSM8K files at a tiny limit
+    "demo": SocraticSettings(
+        tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
+        size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora",
+        train_limit=64, eval_limit=40, real_limit=16, real_max_length=384, train_steps=16, batch_size=4, learning_rate=1e-3,
+        max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=96,
+        decode_batch_size=16),
+    "colab": SocraticSettings(
+        tasks=_PAPER_TASKS, sizes=("gpt2", "gpt2-medium"), size_grid=("gpt2", "gpt2-medium"), method="lora",
+        eval_limit=500, train_steps=2000, batch_size=16, learning_rate=2e-4, max_length=512, decode_batch_size=32),
+    "paper": SocraticSettings(
+        tasks=_PAPER_TASKS, sizes=_GPT2, size_grid=_GPT2, method="full",
+        train_epochs=5, batch_size=16, learning_rate=1e-4, max_length=512, decode_batch_size=64),
+}
+
+
+def socratic_settings(profile: str, **overrides) -> SocraticSettings:
+    """The Socratic settings of a profile, with any field overridden (notebook parameters)."""
+    try:
+        base = SETTINGS[profile]
+    except KeyError:
+        raise KeyError(f"no Socratic settings for profile {profile!r}; known: {', '.join(SETTINGS)}") from None
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return replace(base, **overrides) if overrides else base

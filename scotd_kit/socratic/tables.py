@@ -1,0 +1,93 @@
+"""Rows the Socratic notebooks show: paired differences between students, bad-output counts."""
+from __future__ import annotations
+
+from ..stats import paired_bootstrap
+
+LABELS = {"answer_only": "answer-only", "cot": "CoT", "unified": "Socratic unified", "iterative": "Socratic iterative"}
+PAIRS = (("iterative", "answer_only"), ("iterative", "cot"), ("unified", "answer_only"), ("unified", "cot"),
+         ("iterative", "unified"))
+
+
+def label(kind: str, source: str | None) -> str:
+    return LABELS[kind] + (f" ({source})" if source else "")
+
+
+def _aligned(a: dict, b: dict) -> tuple[list[bool], list[bool]]:
+    by_id = {r["id"]: r["correct"] for r in b["records"]}
+    ids = [r["id"] for r in a["records"]]
+    if set(ids) != set(by_id):
+        raise ValueError("paired comparison of runs on different examples")
+    return [r["correct"] for r in a["records"]], [by_id[i] for i in ids]
+
+
+def paired_rows(runs: dict, seed: int = 0) -> list[dict]:
+    """``runs[(column, task, size, kind, source)] = SocraticLab.run(...)`` -> one row per compared pair
+    (accuracy difference in points and its 95% paired bootstrap interval)."""
+    rows = []
+    for (column, task, size, kind, source), run in runs.items():
+        for a, b in PAIRS:
+            if kind != a:
+                continue
+            for (c2, t2, s2, k2, src2), other in runs.items():
+                if (c2, t2, s2, k2) != (column, task, size, b) or (b in ("unified", "iterative") and src2 != source):
+                    continue
+                d = paired_bootstrap(*_aligned(run, other), seed=seed)
+                rows.append({"column": column, "task_run": task, "student": size, "a": label(a, source),
+                             "b": label(b, src2), "acc_a": 100 * d.accuracy_a, "acc_b": 100 * d.accuracy_b,
+                             "diff": 100 * d.diff, "ci_low": 100 * d.ci_low, "ci_high": 100 * d.ci_high, "n": d.n})
+    return rows
+
+
+def category_rows(runs: dict) -> list[dict]:
+    """Bad-output counts per run (every category present in any run, zeros shown)."""
+    keys = sorted({k for r in runs.values() for k in r["categories"]})
+    return [{"task_run": t, "student": s, "kind": label(k, src), "n": r["n"],
+             **{c: r["categories"].get(c, 0) for c in keys}}
+            for (_, t, s, k, src), r in runs.items()]
+
+
+def stored_rows(stored: list[dict]) -> dict:
+    """``SocraticLab.stored_runs()`` keyed like :func:`paired_rows` wants, read from each run's settings."""
+    out = {}
+    for r in stored:
+        st = r["settings"]
+        sizes = {role: _model_of(m) for role, m in st["models"].items()}
+        size = (f"QG {sizes['qg']} / QA {sizes['qa']}" if len(set(sizes.values())) > 1
+                else next(iter(sizes.values())))
+        source = r.get("source") if r["kind"] in ("unified", "iterative") else None
+        out[(st["task"], st["task"], size, r["kind"], source)] = r
+    return out
+
+
+def _model_of(model_dir: str) -> str:
+    import json
+    from pathlib import Path
+
+    done = Path(model_dir).parent / "done.json"   # written beside every trained student
+    return json.loads(done.read_text())["settings"]["model"] if done.exists() else model_dir
+
+
+def write_stored(slab, name: str, out_dir, header: str = "") -> list[dict]:
+    """``{name}.md`` / ``{name}.csv``: every stored run of ``slab`` (accuracy, 95% CI, bad outputs) and
+    the paired differences among them -- a table rebuilt from stored records alone."""
+    import pandas as pd
+    from pathlib import Path
+
+    from ..io import atomic_write_text
+    from ..report import markdown_table
+
+    runs = stored_rows(slab.stored_runs())
+    rows = [{"profile": slab.profile, "task_run": t, "student": s, "kind": label(k, src), "n": r["n"],
+             "accuracy": 100 * r["accuracy"], "ci_low": 100 * r["ci95"][0], "ci_high": 100 * r["ci95"][1],
+             **{f"bad:{c}": v for c, v in sorted(r["categories"].items())}}
+            for (_, t, s, k, src), r in runs.items()]
+    paired = pd.DataFrame(paired_rows(runs, seed=slab.s.seed))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
+    text = (header + "\n\n## Accuracy (final answer, flexible match; 95% bootstrap CI)\n\n" + markdown_table(frame.round(1))
+            + "\n## Paired differences (points; 95% paired bootstrap CI)\n\n"
+            + (markdown_table(paired.round(1)) if len(paired) else "(no two runs to pair)\n"))
+    atomic_write_text(out / f"{name}.md", text)
+    return rows

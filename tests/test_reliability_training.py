@@ -1,0 +1,44 @@
+"""Issue 13, defect 1: a checkpoint cut short by a kill or a full disk never blocks resume."""
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+from scotd_kit import training  # noqa: E402
+
+from .test_training import CrashAt, _Crash, _cfg, _instances  # noqa: E402
+
+
+def test_resume_skips_half_written_checkpoints_and_matches_the_uninterrupted_run(tmp_path):
+    insts, cfg = _instances(12), _cfg(max_steps=8, save_steps=2, save_total_limit=3)
+    ref = training.fine_tune("tiny-gpt2", insts, output_dir=tmp_path / "ref", config=cfg, seed=3)
+    with pytest.raises(_Crash):
+        training.fine_tune("tiny-gpt2", insts, output_dir=tmp_path / "cut", config=cfg, seed=3, callbacks=[CrashAt(7)])
+    ckpts = tmp_path / "cut" / "checkpoints"
+    (ckpts / "checkpoint-6" / "trainer_state.json").unlink()          # killed before Trainer wrote its state
+    state = ckpts / "checkpoint-4" / "trainer_state.json"
+    state.write_text(state.read_text()[:50])                           # the disk filled up while it was written
+    with pytest.warns(UserWarning, match=r"checkpoint-6 is incomplete") as warned:
+        res = training.fine_tune("tiny-gpt2", insts, output_dir=tmp_path / "cut", config=cfg, seed=3)
+    assert any("checkpoint-4 is incomplete" in str(w.message) for w in warned)
+    assert res.resumed_from_step == 2
+    assert [round(x["loss"], 5) for x in res.losses] == [round(x["loss"], 5) for x in ref.losses]
+    kept = sorted(ckpts.glob("checkpoint-*"))
+    assert len(kept) <= cfg.save_total_limit
+    assert all(json.loads((k / "trainer_state.json").read_text()) for k in kept)
+
+
+def test_a_full_disk_while_saving_is_a_plain_error(tmp_path, monkeypatch):
+    """torch's own words for a full disk are an opaque stream error; fine_tune says what happened."""
+    import errno
+
+    import torch
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="disk full") as err:
+        training.fine_tune("tiny-gpt2", _instances(8), output_dir=tmp_path / "run", config=_cfg(max_steps=2, save_steps=1))
+    assert err.value.errno == errno.ENOSPC and "checkpoints" in str(err.value)

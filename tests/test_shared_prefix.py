@@ -1,0 +1,170 @@
+"""Shared-prefix attention and the continuous-batching engine: exact against plain attention, the
+dense fallback engine and each other; a sample depends on its seed alone."""
+import pytest
+import torch
+
+from scotd_kit.generation import GenerationConfig, generate, inverse_cdf, uniforms
+from scotd_kit.models import load_model
+from scotd_kit.shared_prefix import merged_attention, supports_shared_prefix
+
+PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: ",
+           "Q: Which is larger, 17 or 71? Think it through.\nA: "]
+PREFIX = "Q: 1+1?\nA: Add one to one. So the answer is: 2\n\nQ: 2+2?\nA: Two and two. So the answer is: 4\n\n"
+
+
+def plain_attention(query, prefix_k, prefix_v, key, value, mask, scaling):
+    """The textbook computation: concatenate prefix and suffix, repeat KV heads, one softmax."""
+    R, H, q, d = query.shape
+    g = H // key.shape[1]
+    if prefix_k is not None:
+        P = prefix_k.shape[1]
+        key = torch.cat([prefix_k[None].expand(R, -1, -1, -1), key], dim=2)
+        value = torch.cat([prefix_v[None].expand(R, -1, -1, -1), value], dim=2)
+        mask = torch.cat([torch.ones(R, q, P, dtype=torch.bool), mask], dim=2)
+    key, value = key.repeat_interleave(g, dim=1), value.repeat_interleave(g, dim=1)
+    scores = (query @ key.transpose(-1, -2)) * scaling
+    scores = scores.masked_fill(~mask[:, None], float("-inf"))
+    return scores.softmax(-1) @ value
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(6, 2), (4, 4), (9, 3)])     # GQA and MHA
+@pytest.mark.parametrize("q_len", [1, 5])                                  # decode step, prompt prefill
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("with_prefix", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_merged_attention_equals_plain_attention(heads, kv_heads, q_len, padded, with_prefix, fused):
+    g = torch.Generator().manual_seed(heads * 100 + q_len)
+    R, d, P, S = 3, 16, 11, 7
+    query = torch.randn(R, heads, q_len, d, generator=g)
+    pk, pv = (torch.randn(kv_heads, P, d, generator=g) for _ in range(2)) if with_prefix else (None, None)
+    key, value = torch.randn(R, kv_heads, S, d, generator=g), torch.randn(R, kv_heads, S, d, generator=g)
+    mask = torch.ones(R, q_len, S, dtype=torch.bool)
+    if padded:   # left padding of different lengths, causal over the last q_len positions
+        for r, pad in enumerate([0, 1, 2]):   # every query still sees itself
+            mask[r, :, :pad] = False
+        mask &= torch.ones(q_len, S, dtype=torch.bool).tril(S - q_len)[None]
+    out = merged_attention(query, pk, pv, key, value, mask, d ** -0.5, fused=fused)
+    ref = plain_attention(query, pk, pv, key, value, mask, d ** -0.5)
+    assert out.shape == ref.shape
+    assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+
+
+def test_a_query_that_sees_no_suffix_gets_no_nan():
+    """A padding query (nothing visible in its own suffix) must not poison the merge."""
+    query, pk, pv = torch.randn(2, 4, 1, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    key, value = torch.randn(2, 2, 3, 8), torch.randn(2, 2, 3, 8)
+    mask = torch.ones(2, 1, 3, dtype=torch.bool)
+    mask[1] = False
+    for fused in (True, False):
+        out = merged_attention(query, pk, pv, key, value, mask, 8 ** -0.5, fused=fused)
+        assert torch.isfinite(out).all()
+        # row 1 attends to the prefix alone
+        only_prefix = plain_attention(query[1:], pk, pv, key[1:, :, :0], value[1:, :, :0],
+                                      torch.ones(1, 1, 0, dtype=torch.bool), 8 ** -0.5)
+        assert torch.allclose(out[1:], only_prefix, atol=1e-5)
+
+
+@pytest.fixture(scope="module", params=["tiny-gpt2", "tiny-opt", "tiny-llama"])
+def tiny(request):
+    model, tok = load_model(request.param)
+    return model.eval(), tok
+
+
+def _ids(out):
+    return [[g.token_ids for g in row] for row in out]
+
+
+@pytest.mark.parametrize("prefix", ["", PREFIX])
+def test_greedy_shared_equals_dense_equals_any_batch_size(tiny, prefix):
+    model, tok = tiny
+    assert supports_shared_prefix(model)
+    cfg = GenerationConfig(max_new_tokens=9, stop=())
+    dense = generate(model, tok, PROMPTS, cfg, prefix=prefix, engine="dense")
+    for bs in (1, 2, 64):
+        assert _ids(generate(model, tok, PROMPTS, cfg, prefix=prefix, engine="shared", batch_size=bs)) == _ids(dense)
+
+
+@pytest.mark.parametrize("prefix", ["", PREFIX])
+def test_sampled_shared_equals_dense_for_the_same_seeds(tiny, prefix):
+    model, tok = tiny
+    cfg = GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, temperature=0.9, top_k=0, n=3, seed=5)
+    dense = generate(model, tok, PROMPTS, cfg, prefix=prefix, engine="dense")
+    shared = generate(model, tok, PROMPTS, cfg, prefix=prefix, engine="shared", batch_size=4)
+    assert _ids(shared) == _ids(dense)
+    for a, b in zip(shared, dense):
+        for x, y in zip(a, b):
+            assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+            assert (x.text, x.finish_reason, x.prompt_tokens) == (y.text, y.finish_reason, y.prompt_tokens)
+
+
+def test_a_sample_does_not_depend_on_its_batch_mates():
+    """Continuous batching puts a sample beside different rows depending on the slot count and on
+    which prompts come with it; its tokens must not move."""
+    model, tok = load_model("tiny-llama")
+    cfg = GenerationConfig(max_new_tokens=10, stop=(), do_sample=True, top_k=20, n=3, seed=1)
+    alone = [generate(model.eval(), tok, [p], cfg, prefix=PREFIX, seeds=[i])[0] for i, p in enumerate(PROMPTS)]
+    for bs in (1, 4, 7, 64):
+        together = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, seeds=list(range(len(PROMPTS))), batch_size=bs)
+        assert _ids(together) == _ids(alone), bs
+
+
+def test_stop_strings_and_eos_with_refilled_slots():
+    """Slots freed by stopped samples are refilled while others run: texts stay cut at the stop."""
+    model, tok = load_model("smollm2-135m-instruct")
+    cfg = GenerationConfig(max_new_tokens=24, do_sample=True, temperature=1.0, top_k=0, n=4, seed=2)
+    prompts = ["Q: Name a fruit.\nA: ", "Q: What is 3 + 4?\nA: ", "Q: Is ice cold?\nA: "]
+    dense = generate(model.eval(), tok, prompts, cfg, engine="dense")
+    shared = generate(model, tok, prompts, cfg, engine="shared", batch_size=3)
+    assert _ids(shared) == _ids(dense)
+    for row in shared:
+        for g in row:
+            assert "\n\n" not in g.text
+            assert g.finish_reason in ("stop", "eos", "length")
+            assert len(g.token_ids) == len(g.logprobs) <= 24
+
+
+def test_sliding_window_models_fall_back_to_the_dense_engine():
+    from transformers import MistralConfig, MistralForCausalLM
+
+    model, tok = load_model("tiny-llama")
+    cfg = MistralConfig(vocab_size=model.config.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, sliding_window=4)
+    mistral = MistralForCausalLM(cfg).eval()
+    assert not supports_shared_prefix(mistral)
+    with pytest.raises(ValueError, match="engine='dense'"):
+        generate(mistral, tok, ["Hi"], GenerationConfig(max_new_tokens=2), engine="shared")
+    out = generate(mistral, tok, ["Hi there"], GenerationConfig(max_new_tokens=3, stop=()))   # auto: dense
+    assert len(out[0][0].token_ids) == 3
+
+
+def test_uniforms_are_a_pure_function_of_seed_and_step():
+    seeds = torch.tensor([1, 2, 3, 1], dtype=torch.long)
+    steps = torch.tensor([0, 0, 0, 0])
+    u = uniforms(seeds, steps)
+    assert u[0] == u[3] and len(set(u.tolist())) == 3
+    assert torch.equal(uniforms(seeds, steps), u)
+    many = uniforms(torch.arange(20000), torch.zeros(20000, dtype=torch.long))
+    assert ((many >= 0) & (many < 1)).all()
+    assert abs(float(many.mean()) - 0.5) < 0.01
+    # ten equal bins hold about a tenth each
+    counts = torch.histc(many.float(), bins=10, min=0, max=1) / 20000
+    assert torch.allclose(counts, torch.full((10,), 0.1), atol=0.01)
+    # one row's stream over steps is not constant and does not repeat the seed's neighbours
+    stream = uniforms(torch.full((50,), 7), torch.arange(50))
+    assert len(set(stream.tolist())) == 50
+
+
+def test_inverse_cdf_matches_a_flat_cumulative_sum():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(300, 5000, generator=g) * 3, -1)
+    probs[:, 100:900] = 0            # a zero-probability region is never picked
+    probs[:, -7:] = 0                # nor the zero tail
+    probs = probs / probs.sum(-1, keepdim=True)
+    u = torch.rand(300, generator=g, dtype=torch.float64)
+    cdf = probs.double().cumsum(-1)
+    flat = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
+    got = inverse_cdf(probs, u)
+    assert torch.equal(got, flat)
+    assert (probs[torch.arange(300), got] > 0).all()
+    near_one = inverse_cdf(probs, torch.full((300,), 1 - 2 ** -53, dtype=torch.float64))
+    assert (probs[torch.arange(300), near_one] > 0).all()
