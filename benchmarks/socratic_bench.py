@@ -27,7 +27,7 @@ def models(students: Path | None):
 
         lab = SocraticLab("demo", runs_dir=students)
         done = lab.students("demo_socratic", "iterative")   # trains them if they are not there
-        return load_any(str(done["qg"])), load_any(str(done["qa"])), f"demo students {done['qg'].parent.parent.name}"
+        return load_any(str(done["qg"])), load_any(str(done["qa"])), f"demo LoRA students QG {done['qg'].parent.name} / QA {done['qa'].parent.name}"
     m = load_model("smollm2-135m-instruct")
     return m, m, "untrained smollm2-135m-instruct (QG and QA)"
 

@@ -79,7 +79,7 @@ def write_stored(slab, name: str, out_dir, header: str = "") -> list[dict]:
     runs = stored_rows(slab.stored_runs())
     rows = [{"profile": slab.profile, "task_run": t, "student": s, "kind": label(k, src), "n": r["n"],
              "accuracy": 100 * r["accuracy"], "ci_low": 100 * r["ci95"][0], "ci_high": 100 * r["ci95"][1],
-             **{f"bad:{c}": v for c, v in sorted(r["categories"].items())}}
+             **{f"count:{c}": v for c, v in sorted(r["categories"].items())}}
             for (_, t, s, k, src), r in runs.items()]
     paired = pd.DataFrame(paired_rows(runs, seed=slab.s.seed))
     out = Path(out_dir)
