@@ -172,6 +172,13 @@ class _Decoder:
             kwargs["logits_to_keep"] = 1  # prompt positions' logits are never used: skip the vocab matmul
         return model_logits(self.model(**kwargs))[:, -1]
 
+    @torch.inference_mode()
+    def prefill_prefix(self, cache):
+        """Run the shared prefix through the model into ``cache`` (batch 1) and return the cache."""
+        ids = torch.tensor([self.prefix_ids], device=self.device)
+        self.forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
+        return cache
+
     def tokenize(self, prompts: list[str], idx: list[int]) -> list[list[int]]:
         out = []
         for p, i in zip(prompts, idx):
@@ -254,14 +261,10 @@ class _SlotEngine(_Decoder):
         super().__init__(model, tokenizer, config, prefix)
         self.prefix_kv = self._prefill_prefix() if self.prefix_ids else None
 
-    @torch.inference_mode()
     def _prefill_prefix(self):
         from transformers import DynamicCache
 
-        ids = torch.tensor([self.prefix_ids], device=self.device)
-        cache = DynamicCache(config=self.model.config)
-        self.forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
-        return sp.prefix_kv(cache)
+        return sp.prefix_kv(self.prefill_prefix(DynamicCache(config=self.model.config)))
 
     @torch.inference_mode()
     def _prefill_prompts(self, ids: list[list[int]]):
@@ -436,12 +439,8 @@ class _DenseEngine(_Decoder):
         super().__init__(model, tokenizer, config, prefix)
         self.prefix_cache = self._prefill_prefix() if self.prefix_ids else None
 
-    @torch.inference_mode()
     def _prefill_prefix(self):
-        ids = torch.tensor([self.prefix_ids], device=self.device)
-        cache = new_cache(self.model.config)
-        self.forward(ids, torch.ones_like(ids), torch.arange(ids.shape[1], device=self.device)[None], cache)
-        return cache
+        return self.prefill_prefix(new_cache(self.model.config))
 
     def _new_cache(self, rows: int):
         if self.prefix_cache is None:
