@@ -150,15 +150,12 @@ def supports_shared_prefix(model) -> bool:
     """Whether ``model`` routes attention through transformers' attention interface with only
     full-attention layers (no sliding window), so the shared-prefix path applies."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(base, "inner", None)   # a thin wrapper around a real model (the tests' scripted model)
-    for m in (base, inner):
-        if m is None or not getattr(m, "_supports_attention_backend", False):
-            continue
-        config = m.config
-        types = getattr(config, "layer_types", None) or ["full_attention"]
-        return all(t == "full_attention" for t in types) and not getattr(config, "sliding_window", None) and \
-            not getattr(config, "add_cross_attention", False)
-    return False
+    if not getattr(base, "_supports_attention_backend", False):
+        return False
+    config = base.config
+    types = getattr(config, "layer_types", None) or ["full_attention"]
+    return all(t == "full_attention" for t in types) and not getattr(config, "sliding_window", None) and \
+        not getattr(config, "add_cross_attention", False)
 
 
 @contextlib.contextmanager
