@@ -46,6 +46,9 @@ ENGINES = ("auto", "shared", "dense")
 # Tokens decoded at the tail of a row to look for a stop string: a stop string spans at most as many
 # tokens as it has characters, plus a few for byte-level pieces that decode to nothing on their own.
 _STOP_WINDOW_EXTRA = 8
+# Prompt prefill batches (see prefill_groups): at most this share of padding once a batch holds
+# PREFILL_MIN_TOKENS tokens (CPU matmuls reach ~90 % of their peak from a few hundred rows).
+PREFILL_WASTE, PREFILL_MIN_TOKENS = 0.1, 256
 
 
 @dataclass
@@ -326,9 +329,10 @@ class _SlotEngine(_Decoder):
             if pending and free and (len(free) >= refill_at or live == 0 or len(pending) <= len(free)):
                 take = [pending.popleft() for _ in range(min(len(free), len(pending)))]
                 new = sorted({i for i, _ in take if i not in prefilled}, key=lambda i: -len(ids[i]))
-                if new:
-                    kv, first = self._prefill_prompts([ids[i] for i in new])
-                    for i, k, lg in zip(new, kv, first):
+                for group in prefill_groups([len(ids[i]) for i in new]):
+                    part = [new[g] for g in group]
+                    kv, first = self._prefill_prompts([ids[i] for i in part])
+                    for i, k, lg in zip(part, kv, first):
                         prefilled[i] = (k, lg)
                 if logits is None:
                     vocab = prefilled[take[0][0]][1].shape[-1]
@@ -389,6 +393,25 @@ class _SlotEngine(_Decoder):
                 logits = self.forward(inputs, None, (P + length)[:, None], cache, scotd_state=state).float()
             length = torch.where(alive, (length + 1).clamp(max=capacity - 1), length)
         return results  # type: ignore[return-value]
+
+
+def prefill_groups(lengths: list[int], *, waste: float | None = None, min_tokens: int | None = None) -> list[list[int]]:
+    """Split prompts sorted longest first into prefill batches: each batch is left-padded to its
+    longest prompt, so a new batch starts when padding would exceed ``waste`` of the batch's
+    tokens -- unless the batch is still under ``min_tokens`` (a matmul over fewer rows runs well
+    below the machine's peak, which costs more than the padding). Returns positions into ``lengths``."""
+    waste = PREFILL_WASTE if waste is None else waste
+    min_tokens = PREFILL_MIN_TOKENS if min_tokens is None else min_tokens
+    groups: list[list[int]] = []
+    for p, n in enumerate(lengths):
+        if groups:
+            g = groups[-1]
+            longest, real = lengths[g[0]], sum(lengths[q] for q in g)
+            if longest * len(g) < min_tokens or longest * (len(g) + 1) <= (1 + waste) * (real + n):
+                g.append(p)
+                continue
+        groups.append([p])
+    return groups
 
 
 def auto_batch_size(model, capacity: int, *, budget_fraction: float = 0.25) -> int:

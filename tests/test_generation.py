@@ -5,7 +5,9 @@ from collections import Counter
 import pytest
 import torch
 
-from scotd_kit.generation import Generation, GenerationConfig, cut_at_stop, generate, row_seed, sample_rows, uniforms
+from scotd_kit import generation
+from scotd_kit.generation import (Generation, GenerationConfig, cut_at_stop, generate, prefill_groups, row_seed,
+                                  sample_rows, uniforms)
 from scotd_kit.models import load_model
 
 PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: "]
@@ -46,6 +48,33 @@ def test_greedy_independent_of_batch_size_and_n(tiny):
     assert [[g.token_ids for g in row] for row in one] == [[g.token_ids for g in row] for row in many]
     assert all(len(row) == 3 and row[0] == row[1] == row[2] for row in many)
     assert many[0][0] is not many[0][1]  # copies, so a caller editing one sample does not edit the others
+
+
+def test_prefill_in_length_groups_gives_the_same_samples(tiny, monkeypatch):
+    """Prompts prefilled one length group at a time (the default puts these short prompts in one
+    batch) decode exactly as before: greedy and sampled, with and without a shared prefix."""
+    model, tok = tiny
+    for cfg in (GenerationConfig(max_new_tokens=8, stop=()),
+                GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, temperature=0.8, n=3, seed=4)):
+        for prefix in ("", PREFIX):
+            one_batch = generate(model, tok, PROMPTS, cfg, prefix=prefix, batch_size=6)
+            monkeypatch.setattr(generation, "PREFILL_MIN_TOKENS", 0)
+            monkeypatch.setattr(generation, "PREFILL_WASTE", 0.0)
+            split = generate(model, tok, PROMPTS, cfg, prefix=prefix, batch_size=6)
+            monkeypatch.undo()
+            assert [[g.token_ids for g in r] for r in split] == [[g.token_ids for g in r] for r in one_batch]
+
+
+def test_prefill_groups_bound_padding_and_keep_order():
+    lengths = [49, 48, 48, 47, 46, 44, 44, 43, 35, 35, 34, 33, 32, 31, 12, 3]
+    groups = prefill_groups(lengths, waste=0.1, min_tokens=100)
+    assert [p for g in groups for p in g] == list(range(len(lengths)))      # every prompt once, in order
+    for g in groups:
+        padded, real = lengths[g[0]] * len(g), sum(lengths[p] for p in g)
+        assert padded <= 1.1 * real or lengths[g[0]] * (len(g) - 1) < 100   # the bound, or still too small
+    assert len(groups) > 1
+    assert prefill_groups([40] * 5, waste=0.0, min_tokens=0) == [[0, 1, 2, 3, 4]]   # equal lengths: one batch
+    assert prefill_groups([40, 20], waste=0.0, min_tokens=0) == [[0], [1]]
 
 
 def test_logprobs_are_raw_softmax_of_the_chosen_tokens():
