@@ -34,7 +34,7 @@ import copy
 import hashlib
 import inspect
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import torch
@@ -95,7 +95,7 @@ def row_seed(seed: int, i: int | None, j: int) -> int:
 
 def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, prefix: str = "",
              seeds: list[int] | None = None, batch_size: int | None = None, progress: bool = False,
-             engine: str = "auto") -> list[list[Generation]]:
+             engine: str = "auto", prompt_cache: "PromptCache | None" = None) -> list[list[Generation]]:
     """result[i][j] = sample j of prompt i; the model sees prefix + prompts[i].
 
     ``seeds``: one per prompt. When given, sample j of prompt i is seeded by ``(seeds[i], j)`` alone, so
@@ -108,6 +108,11 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     Greedy decoding with ``n > 1`` decodes one row per prompt and repeats it (the samples would be
     identical). ``engine``: ``"auto"`` (shared-prefix where the model supports it), ``"shared"``,
     ``"dense"`` (the fallback; also the reference in tests).
+
+    ``prompt_cache``: a :class:`PromptCache` of this model; a prompt that begins with the tokens of
+    one prefilled before (under the same prefix) reuses their keys/values and prefills only the rest
+    (multi-turn loops such as Socratic QG/QA). Used by the shared-prefix engine; the dense one
+    ignores it.
     """
     prompts = list(prompts)
     if seeds is not None and len(seeds) != len(prompts):
@@ -131,7 +136,8 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     bar = tqdm(total=len(prompts) * rows_per_prompt, desc="generate", unit="seq", disable=not progress)
     try:
         if shared:
-            results = _SlotEngine(model, tokenizer, config, prefix).run(prompts, row_seeds, batch_size, bar)
+            engine_ = _SlotEngine(model, tokenizer, config, prefix, prompt_cache)
+            results = engine_.run(prompts, row_seeds, batch_size, bar)
         else:
             results = _dense(model, tokenizer, config, prefix, prompts, row_seeds, batch_size or 64, bar)
     finally:
@@ -260,9 +266,12 @@ def _build_stop_table(tok, stops: tuple[str, ...], vocab: int) -> torch.Tensor:
 # the shared-prefix engine with continuous batching
 
 class _SlotEngine(_Decoder):
-    def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str):
+    def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str, prompt_cache=None):
         super().__init__(model, tokenizer, config, prefix)
         self.prefix_kv = self._prefill_prefix() if self.prefix_ids else None
+        if prompt_cache is not None and prompt_cache.model is not model:
+            raise ValueError("prompt_cache belongs to another model: keep one PromptCache per model")
+        self.prompt_cache = prompt_cache
 
     def _prefill_prefix(self):
         from transformers import DynamicCache
@@ -270,28 +279,63 @@ class _SlotEngine(_Decoder):
         return sp.prefix_kv(self.prefill_prefix(DynamicCache(config=self.model.config)))
 
     @torch.inference_mode()
-    def _prefill_prompts(self, ids: list[list[int]]):
+    def _prefill_prompts(self, ids: list[list[int]], reused: list[tuple[int, list] | None] | None = None):
         """Prompts behind the shared prefix, left-padded: (per-prompt per-layer (K, V) of the real
-        tokens, last-position logits)."""
+        tokens, last-position logits).
+
+        ``reused[b] = (m, kv)``: prompt b's first ``m`` tokens already have keys/values ``kv`` (per
+        layer ``(Hkv, m, d)``, from a :class:`PromptCache`); only tokens ``m..`` run, attending to
+        those (right-aligned in front of the new tokens, the padding between hidden by the mask).
+        """
         from transformers import DynamicCache
 
+        reused = reused or [None] * len(ids)
         P, dev = len(self.prefix_ids), self.device
-        B, L = len(ids), max(len(x) for x in ids)
+        ms = [r[0] if r else 0 for r in reused]
+        new = [x[m:] for x, m in zip(ids, ms)]
+        B, L, M = len(ids), max(len(x) for x in new), max(ms)
         input_ids = torch.full((B, L), self.pad_id, dtype=torch.long, device=dev)
         pos = torch.full((B, L), P, dtype=torch.long, device=dev)
-        real = torch.zeros((B, L), dtype=torch.bool, device=dev)
-        for b, x in enumerate(ids):
+        real = torch.zeros((B, M + L), dtype=torch.bool, device=dev)
+        for b, (x, m) in enumerate(zip(new, ms)):
             input_ids[b, L - len(x):] = torch.tensor(x, device=dev)
-            pos[b, L - len(x):] = torch.arange(P, P + len(x), device=dev)
-            real[b, L - len(x):] = True
-        causal = torch.ones((L, L), dtype=torch.bool, device=dev).tril()
+            pos[b, L - len(x):] = torch.arange(P + m, P + m + len(x), device=dev)
+            real[b, M - m:M] = True
+            real[b, M + L - len(x):] = True
+        causal = torch.ones((L, M + L), dtype=torch.bool, device=dev).tril(diagonal=M)
         state = sp.PrefixState(self.prefix_kv, causal[None] & real[:, None, :])
         cache = DynamicCache(config=self.model.config)
+        if M:
+            like = next(r[1] for r in reused if r)
+            for layer_i, (k0, v0) in enumerate(like):
+                k = k0.new_zeros((B, k0.shape[0], M, k0.shape[-1]))
+                v = v0.new_zeros((B, v0.shape[0], M, v0.shape[-1]))
+                for b, r in enumerate(reused):
+                    if r:
+                        k[b, :, M - r[0]:] = r[1][layer_i][0]
+                        v[b, :, M - r[0]:] = r[1][layer_i][1]
+                cache.update(k, v, layer_i)
         with sp.shared_prefix_attention_on(self.model):
             logits = self.forward(input_ids, None, pos, cache, scotd_state=state)
-        kv = [[(layer.keys[b, :, L - len(x):], layer.values[b, :, L - len(x):]) for layer in cache.layers]
-              for b, x in enumerate(ids)]
+        kv = [[(torch.cat([layer.keys[b, :, M - m:M], layer.keys[b, :, M + L - len(x):]], dim=1),
+                torch.cat([layer.values[b, :, M - m:M], layer.values[b, :, M + L - len(x):]], dim=1))
+               for layer in cache.layers] for b, (x, m) in enumerate(zip(new, ms))]
         return kv, logits
+
+    def _prefill(self, new: list[int], ids: list[list[int]], prefilled: dict) -> None:
+        """Prefill prompts ``new`` (indices into ``ids``) into ``prefilled[i] = (KV, logits)``, in
+        length groups, reusing and then filling the prompt cache when there is one."""
+        cache, key = self.prompt_cache, tuple(self.prefix_ids)
+        reused = {i: cache.longest(key, ids[i]) for i in new} if cache is not None else {}
+        todo = sorted(new, key=lambda i: -(len(ids[i]) - (reused[i][0] if reused.get(i) else 0)))
+        lengths = [len(ids[i]) - (reused[i][0] if reused.get(i) else 0) for i in todo]
+        for group in prefill_groups(lengths):
+            part = [todo[g] for g in group]
+            kv, first = self._prefill_prompts([ids[i] for i in part], [reused.get(i) for i in part])
+            for i, k, lg in zip(part, kv, first):
+                prefilled[i] = (k, lg)
+                if cache is not None:
+                    cache.put(key, ids[i], k)
 
     def _slots(self, batch_size: int | None, rows: int, capacity: int) -> int:
         if batch_size is not None:
@@ -329,11 +373,7 @@ class _SlotEngine(_Decoder):
             if pending and free and (len(free) >= refill_at or live == 0 or len(pending) <= len(free)):
                 take = [pending.popleft() for _ in range(min(len(free), len(pending)))]
                 new = sorted({i for i, _ in take if i not in prefilled}, key=lambda i: -len(ids[i]))
-                for group in prefill_groups([len(ids[i]) for i in new]):
-                    part = [new[g] for g in group]
-                    kv, first = self._prefill_prompts([ids[i] for i in part])
-                    for i, k, lg in zip(part, kv, first):
-                        prefilled[i] = (k, lg)
+                self._prefill(new, ids, prefilled)
                 if logits is None:
                     vocab = prefilled[take[0][0]][1].shape[-1]
                     logits = torch.zeros((len(item), vocab), dtype=torch.float32, device=dev)
@@ -431,6 +471,59 @@ def auto_batch_size(model, capacity: int, *, budget_fraction: float = 0.25) -> i
     else:
         free, cap = _available_memory(), int(os.environ.get("SCOTD_CPU_MAX_SLOTS", "96"))
     return max(1, min(cap, int(free * budget_fraction // per_slot)))
+
+
+class PromptCache:
+    """Keys/values of prompts one model has prefilled, for later prompts that start with the same
+    tokens (a multi-turn loop re-sends its growing context every turn).
+
+    Entries are token ids -> per-layer ``(Hkv, L, d)`` keys/values, kept per shared prefix, least
+    recently used dropped past ``max_tokens``. A lookup compares token ids, so reuse is exact whatever
+    the tokenizer does at the join: positions ``0..m-1`` of two prompts with the same first ``m``
+    tokens have the same keys/values. At least one token of a prompt always runs (its logits start
+    the decoding).
+    """
+
+    def __init__(self, model, max_tokens: int = 100_000):
+        self.model, self.max_tokens = model, max_tokens
+        self._entries: "OrderedDict[tuple, tuple[list[int], list]]" = OrderedDict()
+        self.tokens = 0
+        self.hits = self.reused_tokens = 0
+
+    def longest(self, prefix: tuple, ids: list[int]) -> tuple[int, list] | None:
+        """``(m, kv)`` for the entry sharing the most leading tokens with ``ids`` (``m < len(ids)``),
+        the keys/values cut to those ``m`` tokens; None when no entry shares any."""
+        best, best_key = 0, None
+        for key, (toks, _) in self._entries.items():
+            if key[0] != prefix or not toks or toks[0] != ids[0]:
+                continue
+            m = _common_prefix(toks, ids, len(ids) - 1)
+            if m > best:
+                best, best_key = m, key
+        if best_key is None:
+            return None
+        self._entries.move_to_end(best_key)
+        self.hits, self.reused_tokens = self.hits + 1, self.reused_tokens + best
+        kv = self._entries[best_key][1]
+        return best, [(k[:, :best], v[:, :best]) for k, v in kv]
+
+    def put(self, prefix: tuple, ids: list[int], kv: list) -> None:
+        key = (prefix, tuple(ids))
+        if key in self._entries or len(ids) > self.max_tokens:
+            return
+        self._entries[key] = (list(ids), [(k.clone(), v.clone()) for k, v in kv])
+        self.tokens += len(ids)
+        while self.tokens > self.max_tokens:
+            _, (toks, _) = self._entries.popitem(last=False)
+            self.tokens -= len(toks)
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    for t in range(n):
+        if a[t] != b[t]:
+            return t
+    return n
 
 
 def _available_memory() -> int:

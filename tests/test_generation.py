@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from scotd_kit import generation
-from scotd_kit.generation import (Generation, GenerationConfig, cut_at_stop, generate, prefill_groups, row_seed,
-                                  sample_rows, uniforms)
+from scotd_kit.generation import (Generation, GenerationConfig, PromptCache, cut_at_stop, generate, prefill_groups,
+                                  row_seed, sample_rows, uniforms)
 from scotd_kit.models import load_model
 
 PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: "]
@@ -63,6 +63,36 @@ def test_prefill_in_length_groups_gives_the_same_samples(tiny, monkeypatch):
             split = generate(model, tok, PROMPTS, cfg, prefix=prefix, batch_size=6)
             monkeypatch.undo()
             assert [[g.token_ids for g in r] for r in split] == [[g.token_ids for g in r] for r in one_batch]
+
+
+@pytest.mark.parametrize("prefix", ["", PREFIX])
+def test_prompt_cache_reuses_keys_values_and_changes_no_token(tiny, prefix):
+    """Turns that re-send a growing context (each prompt extends an earlier one, some by one token,
+    one not at all) decode the same with a prompt cache as without, and the cache is used."""
+    model, tok = tiny
+    turns = [["Q: What is 2+3?\nA:", "Q: Is the sky blue?"],
+             ["Q: What is 2+3?\nA: Add them.\nQ: And 4+4?\nA:", "Q: Is the sky blue? Yes.", "Q: new one"],
+             ["Q: What is 2+3?\nA: Add them.\nQ: And 4+4?\nA: 8", "Q: Is the sky blue? Yes.", "Q: new one"]]
+    for cfg in (GenerationConfig(max_new_tokens=6, stop=()),
+                GenerationConfig(max_new_tokens=6, stop=(), do_sample=True, temperature=0.9, n=2, seed=3)):
+        cache = PromptCache(model)
+        for prompts in turns:
+            plain = generate(model, tok, prompts, cfg, prefix=prefix, batch_size=3)
+            cached = generate(model, tok, prompts, cfg, prefix=prefix, batch_size=3, prompt_cache=cache)
+            assert [[g.token_ids for g in r] for r in cached] == [[g.token_ids for g in r] for r in plain]
+            assert [[g.prompt_tokens for g in r] for r in cached] == [[g.prompt_tokens for g in r] for r in plain]
+        assert cache.hits >= 4 and cache.reused_tokens > 20
+    with pytest.raises(ValueError, match="another model"):
+        generate(model, tok, ["Q: x"], GenerationConfig(max_new_tokens=2), prompt_cache=PromptCache(object()))
+
+
+def test_prompt_cache_drops_the_least_recently_used_past_its_budget(tiny):
+    model, tok = tiny
+    cache = PromptCache(model, max_tokens=12)
+    cfg = GenerationConfig(max_new_tokens=2, stop=())
+    for p in ("Q: one two three", "Q: four five six", "Q: seven eight nine"):
+        generate(model, tok, [p], cfg, prompt_cache=cache)
+    assert 0 < cache.tokens <= 12 and len(cache._entries) < 3
 
 
 def test_prefill_groups_bound_padding_and_keep_order():

@@ -3,7 +3,9 @@
 :func:`solve_iterative` runs many problems at once: every round, one batched QG call for all
 problems in flight, then one batched QA call for those that got a sub-question; problems that end
 leave the batch and waiting ones join (continuous batching at step granularity), so the batch stays
-full.  QG and QA are separate ``(model, tokenizer)`` pairs and may differ in size.  Decoding is
+full. Each turn re-sends a problem's growing context; a :class:`~scotd_kit.generation.PromptCache`
+per model keeps the keys/values of the previous turn's prompt, so only the new lines are prefilled.
+QG and QA are separate ``(model, tokenizer)`` pairs and may differ in size.  Decoding is
 greedy; a problem's trace depends only on its own text, so it does not depend on the batch size
 and equals :func:`solve_one` (the plain one-problem loop, kept as the reference and the
 benchmark's baseline).
@@ -19,7 +21,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
-from ..generation import GenerationConfig, generate
+from ..generation import GenerationConfig, PromptCache, generate
 from . import formats
 
 STATUSES = ("ended", "step_limit", "no_steps", "qg_malformed")
@@ -88,17 +90,19 @@ def solve_iterative(qg, qa, questions: Sequence[str], config: LoopConfig = LoopC
     traces = [Trace(q) for q in questions]
     waiting, active = deque(range(len(traces))), []
     qg_cfg, qa_cfg = config.qg(), config.qa()
+    qg_cache = PromptCache(qg[0])
+    qa_cache = qg_cache if qa[0] is qg[0] else PromptCache(qa[0])
     bar = tqdm(total=len(traces), desc="socratic", unit="problem", disable=not progress)
     try:
         while waiting or active:
             while waiting and len(active) < batch_size:     # finished problems made room: new ones join
                 active.append(waiting.popleft())
             gens = generate(*qg, [formats.qg_input(traces[i].question, traces[i].pairs) for i in active], qg_cfg,
-                            batch_size=len(active))
+                            batch_size=len(active), prompt_cache=qg_cache)
             asked = [(i, q) for i, g in zip(active, gens) if (q := _after_qg(traces[i], g[0], config)) is not None]
             if asked:
                 gens = generate(*qa, [formats.qa_input(traces[i].question, traces[i].pairs, q) for i, q in asked],
-                                qa_cfg, batch_size=len(asked))
+                                qa_cfg, batch_size=len(asked), prompt_cache=qa_cache)
                 for (i, q), g in zip(asked, gens):
                     _after_qa(traces[i], q, g[0])
             bar.update(len(active) - len(asked))
