@@ -152,6 +152,9 @@ class SocraticLab:
         key = dict(models={k: str(v) for k, v in models.items()}, task=spec.name, split=spec.eval_split,
                    limit=s.eval_limit, real_limit=s.real_limit, loop=self.loop_config().__dict__,
                    answer_tokens=s.answer_max_new_tokens, seed=s.seed)
+        if kind != "iterative":      # their records keep evaluate()'s strict reading: a scorer change is a new run
+            from ..evaluation import SCORER_VERSION
+            key["scorer"] = SCORER_VERSION
         out = self.root / "evals" / settings_hash("socratic-eval", key)
         if (out / "summary.json").exists():
             return self._read(out)
