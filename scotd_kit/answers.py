@@ -66,7 +66,9 @@ def extract_strict(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str:
     SCoTD's ``AnswerCleaner`` does ``text.split(" So the answer is: ")[-1]``, which is the whole
     (cut) text when there is no marker; greedy scoring and the self-consistency vote both use that
     reading, so a marker-less ``(a)`` is the answer ``(a)``.  Whether a marker was found is
-    :func:`answer_after_marker` ``is not None`` (``Extraction.marker_found``).
+    :func:`answer_after_marker` ``is not None`` (``Extraction.marker_found``).  Two small
+    differences stay: the kit strips all surrounding whitespace (SCoTD: newlines and one leading
+    space) and reads a marker at the very start of a text (SCoTD's needs the space before it).
     """
     after = answer_after_marker(text, markers)
     return after if after is not None else cut_generation(text).strip()
