@@ -2,9 +2,13 @@
 
 Two readings of every generation are reported side by side:
 
-* **strict** -- SCoTD's official rule: strip leading newlines, cut at the first blank line, take
-  the text after the LAST answer marker (`` So the answer is: ``), strip, compare lower-cased
-  with the gold label string.  No marker, no answer.
+* **strict** -- SCoTD's official rule (``AnswerCleaner`` "answer_split" in
+  ``dataset/answer_cleaner.py`` of the released code, github.com/liunian-harold-li/scotd): strip
+  leading newlines, cut at the first blank line, take the text after the LAST answer marker
+  (`` So the answer is: ``), strip, compare lower-cased with the gold label string.  A text
+  *without* the marker is read as itself: ``split(marker)[-1]`` of it is the whole cut text, so a
+  bare ``(a)`` is the answer ``(a)``, and a rambling text is an answer that matches no label.
+  Whether the marker was there is reported separately (``marker_found``: the malformed share).
 * **flexible** -- a task-aware reading that forgives format slips: ``(B)`` vs ``(b)``, a choice
   written as its text, ``$1,200.50`` vs ``1200.5``, a missing marker (then the last answer-shaped
   span of the text counts).
@@ -32,21 +36,42 @@ def cut_generation(text: str) -> str:
     return text.lstrip("\n").split("\n\n", 1)[0]
 
 
-def extract_strict(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str | None:
-    """Text after the last answer marker of the cut generation, stripped; ``None`` without one.
-
-    A space is put in front so that a generation that *starts* with ``So the answer is:``
-    (a label-only student) is read like one whose marker follows a rationale.
-    """
-    cut = " " + cut_generation(text)
+def _last_marker(cut: str, markers: Sequence[str]) -> tuple[int, str]:
+    """Position and text of the last answer marker in ``cut`` (``-1`` without one)."""
     best = -1, ""
     for marker in markers:
         pos = cut.rfind(marker)
         if pos > best[0]:
             best = pos, marker
-    if best[0] < 0:
-        return None
-    return cut[best[0] + len(best[1]):].strip()
+    return best
+
+
+def answer_after_marker(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str | None:
+    """Text after the last answer marker of the cut generation, stripped; ``None`` without one.
+
+    A space is put in front so that a generation that *starts* with ``So the answer is:``
+    (a label-only student) is read like one whose marker follows a rationale.  This is the
+    marker-only reading (what a teacher CoT's training target is built from); the *scored*
+    reading is :func:`extract_strict`.
+    """
+    cut = " " + cut_generation(text)
+    pos, marker = _last_marker(cut, markers)
+    return cut[pos + len(marker):].strip() if pos >= 0 else None
+
+
+def extract_strict(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str:
+    """SCoTD's answer reader: the text after the last marker of the cut generation, stripped, or
+    -- without a marker -- the cut generation itself, stripped (never ``None``).
+
+    SCoTD's ``AnswerCleaner`` does ``text.split(" So the answer is: ")[-1]``, which is the whole
+    (cut) text when there is no marker; greedy scoring and the self-consistency vote both use that
+    reading, so a marker-less ``(a)`` is the answer ``(a)``.  Whether a marker was found is
+    :func:`answer_after_marker` ``is not None`` (``Extraction.marker_found``).  Two small
+    differences stay: the kit strips all surrounding whitespace (SCoTD: newlines and one leading
+    space) and reads a marker at the very start of a text (SCoTD's needs the space before it).
+    """
+    after = answer_after_marker(text, markers)
+    return after if after is not None else cut_generation(text).strip()
 
 
 # --- numbers -------------------------------------------------------------------------------------
@@ -181,9 +206,10 @@ def _find_label(text: str, labels: Sequence[str], aliases: Sequence[str] = ()) -
 class Extraction:
     """What was read from one generation."""
 
-    strict: str | None     # the SCoTD reading, verbatim (stripped), or None without a marker
+    strict: str | None     # SCoTD's reading, verbatim (stripped): after the marker, or the cut text
+                           # without one; None only where nothing was read (e.g. no final answer)
     flexible: str | None   # canonical label / number text, or None if nothing answer-shaped
-    marker_found: bool
+    marker_found: bool     # the answer marker was there (False: a "malformed" generation)
 
 
 def extract(text: str, answer_type: str, labels: Sequence[str] = (), *,
@@ -192,8 +218,9 @@ def extract(text: str, answer_type: str, labels: Sequence[str] = (), *,
     """Read the strict and flexible answers of one generation for a task's answer type."""
     if answer_type not in ANSWER_TYPES:
         raise ValueError(f"unknown answer type {answer_type!r}; expected one of {ANSWER_TYPES}")
-    strict = extract_strict(text, markers)
-    region = strict if strict is not None else cut_generation(text)
+    after = answer_after_marker(text, markers)
+    strict = after if after is not None else cut_generation(text).strip()   # = extract_strict(text, markers)
+    region = strict
     if answer_type == NUMBER:
         value = last_number(region)
         flexible = format_number(value) if value is not None else None
@@ -201,7 +228,7 @@ def extract(text: str, answer_type: str, labels: Sequence[str] = (), *,
         flexible = _find_choice(region, labels, choice_texts)
     else:
         flexible = _find_label(region, labels, aliases)
-    return Extraction(strict=strict, flexible=flexible, marker_found=strict is not None)
+    return Extraction(strict=strict, flexible=flexible, marker_found=after is not None)
 
 
 # What lm-evaluation-harness's GSM8K strict match ignores. Numeric golds are stored canonical ("1080")
@@ -210,7 +237,10 @@ _STRICT_NUMBER_IGNORE = re.compile(r"[,$]|\.$")
 
 
 def strict_match(extraction: Extraction, gold: str) -> bool:
-    """SCoTD's exact match after lower-casing; for a numeric gold, commas, ``$`` and a final ``.`` aside."""
+    """SCoTD's exact match after lower-casing; for a numeric gold, commas, ``$`` and a final ``.`` aside.
+
+    It compares ``extraction.strict`` whether or not a marker was found (SCoTD's reader): a
+    marker-less generation whose cut text is the gold label is correct."""
     if extraction.strict is None:
         return False
     answer, gold = extraction.strict.lower(), gold.strip().lower()

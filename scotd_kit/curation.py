@@ -90,8 +90,10 @@ def _flatten(groups: dict[str, list[Record]]) -> list[Record]:
 def filter_correct(records: Sequence[Record], *, flexible: bool = False) -> list[Record]:
     """The supervised ("full") filter: drop CoTs whose answer is wrong.
 
-    ``correct`` (strict match) by default, as SCoTD's ``score``; ``flexible=True`` uses
-    ``correct_flexible``.  Instances with no correct CoT disappear with their records.
+    ``correct`` (strict match) by default, as SCoTD's ``score`` (its answer reader's match, so a
+    marker-less CoT whose cut text is the gold label counts as correct, as in the released corpora);
+    ``flexible=True`` uses ``correct_flexible``.  Instances with no correct CoT disappear with their
+    records.
     """
     field = "correct_flexible" if flexible else "correct"
     _need(records, ("instance_id", field))
@@ -145,8 +147,10 @@ def build_instances(records: Sequence[Record], examples: Sequence, setting: str 
     What SCoTD trains on is the teacher's own text, ``rationale + " So the answer is: " + answer``
     (the released corpora's ``response``), not the rationale glued to the gold label.  In the
     ``"full"`` setting the filter has already made ``answer`` equal to gold (up to case); in the
-    ``"few_shot"`` setting wrong answers are kept, as in the paper.  Records whose answer could not
-    be parsed (``answer is None``) have no target in that format and are left out in both settings.
+    ``"few_shot"`` setting wrong answers are kept, as in the paper.  Records without an answer
+    marker (``answer is None``) have no target in that format and are left out in both settings --
+    also one whose cut text is the gold label, which SCoTD's score (and so ``correct`` and
+    :func:`filter_stats`) counts as correct; SCoTD's code would train on such a text verbatim.
 
     Instances follow the order of ``examples``; examples without a surviving CoT are left out.
     A record whose ``instance_id`` names no example is an error (a corpus from another split/task).

@@ -11,16 +11,23 @@ Modes:
 * student (``demos=None``): the input is ``Q: {x}\\nA: `` with no demonstrations (SCoTD's student);
 * prompting baseline (Table 2(a)): ``demos`` = ``[(x, rationale, y), ...]`` becomes SCoTD's few-shot
   block, prefilled once and shared by every example; ``cot=False`` drops the rationales, and a
-  generation without the answer marker is then read as the answer itself.
+  generation without the answer marker is then read as the answer itself without counting as
+  malformed (the demos show no marker; every mode reads a marker-less text as itself, SCoTD's rule).
 
 Self-consistency (SCoTD few-shot setting): ``k`` samples at ``temperature`` with top-k 50 (HF's
 implicit default, which the original code ran with), majority vote over the extracted answers,
-ties to the answer seen first. A malformed sample (no answer marker) votes as SCoTD's answer reader
-reads it: the cut text itself (``split(" So the answer is: ")[-1]`` of a text without the marker is
-the whole text), so malformed samples are scattered, mostly distinct votes rather than one shared
-"no answer" bloc that can outvote the real answers (a malformed vote that wins still means "no
-answer", see ``_scotd_votes``). ``drop_malformed=True`` leaves them out of the
-vote; the share of malformed samples is reported with every result (``malformed``).
+ties to the answer seen first. Every sample votes with SCoTD's reading of it
+(:func:`scotd_kit.answers.extract_strict`, after SCoTD's ``AnswerCleaner`` and the
+``Counter(answers).most_common(1)`` vote of ``simple_main.py`` in the released code): a malformed
+sample (no answer marker) votes with its own cut text (``split(" So the answer is: ")[-1]`` of a
+text without the marker is the whole text), so malformed samples are scattered, mostly distinct
+votes rather than one shared "no answer" bloc, and a marker-less ``(a)`` is a vote for ``(a)``
+like ``So the answer is: (a)`` -- if it wins, the example's answer is ``(a)``.  Greedy decoding
+reads its one text the same way.  ``drop_malformed=True`` leaves marker-less samples out of the
+vote (a greedy text without a marker is then no answer); the share of malformed samples is
+reported with every result (``malformed``).  One difference from SCoTD's code stays: strict
+answers vote lower-cased (as the strict match compares them), where SCoTD counts ``(A)`` and
+``(a)`` as two answers before lower-casing the winner.
 
 A result's records keep every generated text; :func:`rescore` recomputes a result from them
 (after a change of the scorer, ``SCORER_VERSION``) without generating again.
@@ -43,7 +50,7 @@ from .tasks import Example, TaskSpec, get_task
 DECODINGS = ("greedy", "self_consistency")
 STOP = ("\n\n",)
 # bump when reading or voting changes: cached results are keyed by it and re-scored from their texts
-SCORER_VERSION = "2-scotd-vote"
+SCORER_VERSION = "3-scotd-reader"
 
 
 @dataclass
@@ -182,19 +189,18 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
                   *, read_bare: bool = False, drop_malformed: bool = False) -> dict:
     """One example's record: every text, its strict / flexible answers, the votes and their scores.
 
-    ``read_bare``: a generation with no answer marker is read as the answer itself (no-CoT prompting,
-    where the model may write ``(b)`` rather than ``So the answer is: (b)``).
+    ``read_bare``: a generation with no answer marker is read as the answer itself and not counted as
+    malformed (no-CoT prompting, where the model is shown ``(b)`` rather than ``So the answer is: (b)``);
+    without it, SCoTD's reader gives the same answer but the sample counts as malformed.
     """
     try:
         read = [_bare_as_answer(spec, t) if read_bare else t for t in texts]
         scores = [spec.score(t, ex) for t in read]
-        # strict answers vote case-insensitively, as the strict match compares them
-        keys = [None if s["strict"] is None else s["strict"].lower() for s in scores]
+        votes = _strict_votes(scores, drop_malformed)
+        winner = majority_vote(votes, drop_none=True)
+        vote_strict = winner
         flexible = [s["flexible"] for s in scores]
-        votes = _scotd_votes(keys, read, drop_malformed)
-        winner = majority_vote(votes, drop_none=drop_malformed)
-        vote_strict = _answer(winner)
-        vote_flexible = _answer(majority_vote(_scotd_votes(flexible, read, drop_malformed), drop_none=drop_malformed))
+        vote_flexible = _answer(majority_vote(_flexible_votes(flexible, read, drop_malformed), drop_none=drop_malformed))
         final = answers.Extraction(strict=vote_strict, flexible=vote_flexible, marker_found=vote_strict is not None)
         correct_strict = answers.strict_match(final, ex.label)
         correct_flexible = answers.flexible_match(final, ex.label, spec.answer_type)
@@ -212,15 +218,23 @@ def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str]
     }
 
 
-def _scotd_votes(answers_: Sequence[str | None], texts: Sequence[str], drop_malformed: bool) -> list:
-    """Votes as SCoTD's reader casts them: a sample without an answer votes with its own cut text
-    (lower-cased, stripped), so malformed samples only agree when their texts do.  Such a vote is
-    tagged (``("malformed", text)``): if it wins, the example has no answer -- the kit's strict rule
-    (no marker, no answer) stays the same as under greedy decoding, where SCoTD's code would read a
-    bare ``(a)`` as the answer (a difference on marker-less texts only)."""
+def _strict_votes(scores: Sequence[dict], drop_malformed: bool) -> list[str | None]:
+    """Strict votes as SCoTD's reader casts them: every sample votes with its reading
+    (``extract_strict``: after the marker, or its own cut text without one), lower-cased as the
+    strict match compares them; so malformed samples only agree when their texts do, and a
+    marker-less ``(a)`` votes with the ``(a)`` bloc.  ``drop_malformed``: marker-less samples do
+    not vote (``None``, dropped by the vote)."""
+    return [None if s["strict"] is None or (drop_malformed and not s["marker_found"]) else s["strict"].lower()
+            for s in scores]
+
+
+def _flexible_votes(answers_: Sequence[str | None], texts: Sequence[str], drop_malformed: bool) -> list:
+    """Flexible votes: a sample with nothing answer-shaped votes with its own cut text (lower-cased,
+    stripped), tagged ``("unread", text)`` so such samples only agree when their texts do, and a
+    winning tagged vote means no flexible answer.  ``drop_malformed``: they do not vote."""
     if drop_malformed:
         return list(answers_)
-    return [a if a is not None else ("malformed", answers.cut_generation(t).strip().lower())
+    return [a if a is not None else ("unread", answers.cut_generation(t).strip().lower())
             for a, t in zip(answers_, texts)]
 
 

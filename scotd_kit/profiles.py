@@ -127,7 +127,9 @@ PROFILES = {
         name="colab", description="one T4-class GPU: the papers' tasks, SCoTD's released corpora, OPT-125M/350M "
                                   "students with LoRA, SCoTD's recipe cut to 2,000 steps, 10-sample self-consistency",
         needs="a GPU (a T4 will do), the released corpora in ./scotd_corpora (-p teacher=replay:DIR), "
-              "the hub (or SCOTD_DATA_DIR) for the datasets, a teacher for tasks the release lacks (-p teachers=...)",
+              "the hub (or SCOTD_DATA_DIR) for the datasets, a teacher for tasks the release lacks (-p teachers=...); "
+              "Socratic notebooks: GSM8K / StrategyQA / SVAMP (hub or SCOTD_DATA_DIR), GPT-2 students, a decomposition "
+              "teacher for StrategyQA / SVAMP (-p socratic='{teacher: ...}')",
         tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-350m",
         student_sizes=("facebook/opt-125m", "facebook/opt-350m"), method="lora", train_recipe="paper",
         eval_limit=500, n_cots=30, max_steps=2000, per_device_train_batch_size=16, learning_rate=2e-4, sc_k=10),
@@ -135,7 +137,9 @@ PROFILES = {
         name="paper", description="SCoTD's settings: OPT-1.3B students (125M/350M for Fig. 4), N=30, full "
                                   "fine-tuning, 20k steps, Adam 2e-5, 30-sample self-consistency",
         needs="a GPU with ~40 GB, the released corpora in ./scotd_corpora (-p teacher=replay:DIR), the hub "
-              "(or SCOTD_DATA_DIR), a teacher for tasks the release lacks (-p teachers=...)",
+              "(or SCOTD_DATA_DIR), a teacher for tasks the release lacks (-p teachers=...); Socratic notebooks: "
+              "GSM8K / StrategyQA / SVAMP (hub or SCOTD_DATA_DIR), GPT-2 small to XL students, a decomposition "
+              "teacher for StrategyQA / SVAMP (-p socratic='{teacher: ...}')",
         tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-1.3b",
         student_sizes=("facebook/opt-125m", "facebook/opt-350m", "facebook/opt-1.3b"), method="full",
         train_recipe="paper", n_cots=30, max_steps=20000, per_device_train_batch_size=32, learning_rate=2e-5,

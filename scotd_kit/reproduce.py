@@ -3,7 +3,8 @@
 Each notebook gets the parameters ``profile``, ``output_dir`` and ``overrides`` (profile settings by
 name); ``parameters`` given here that name a profile setting (``max_steps``, ``tasks``, ``teacher``...)
 go into ``overrides``, any other one (``task``) is passed to the notebook as is -- what papermill's
-``-p`` does.  Anything secret (API keys) is read from the environment inside the notebook, never
+``-p`` does.  The Socratic notebooks have their own settings (``scotd_kit.socratic.settings``), given
+as one dict, ``socratic`` (``-p socratic='{sizes: [gpt2], train_steps: 100}'``).  Anything secret (API keys) is read from the environment inside the notebook, never
 passed here (papermill writes parameters into the executed notebook).  A failed notebook does not
 stop the others; it is reported with the path of its executed copy.
 """
@@ -41,6 +42,7 @@ class Summary:
     output_dir: Path
     runs: list[NotebookRun] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)
+    socratic: dict = field(default_factory=dict)     # the Socratic notebooks' settings overrides
 
     @property
     def failed(self) -> list[NotebookRun]:
@@ -133,7 +135,8 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
 
     out = Path(output_dir) / profile
     executed = Path(executed_dir) if executed_dir else Path("runs") / "executed" / profile
-    summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}))
+    summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}),
+                      socratic=dict((parameters or {}).get("socratic") or {}))
     notebooks = list_notebooks(notebooks_dir, select)
     check_writable(out, executed)
     bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
@@ -165,6 +168,19 @@ def profile_header(summary: Summary) -> str:
     lines.append("**Settings**: the paper's (numbers below are compared)." if not differs else
                  "**Settings differ from the paper's**: " + "; ".join(differs) +
                  " -- these numbers are not a reproduction of the paper's.")
+    if summary.socratic:
+        from .socratic.settings import differences_from_paper as socratic_differences, socratic_settings
+
+        lines.append("**Socratic settings overridden**: " +
+                     ", ".join(f"`{k}={v!r}`" for k, v in summary.socratic.items()) + ".")
+        try:
+            s = socratic_settings(summary.profile, **summary.socratic)
+            lines.append("**Socratic settings differ from the paper's**: " +
+                         "; ".join(socratic_differences(summary.profile, s, *s.sizes)) + "."
+                         if socratic_differences(summary.profile, s, *s.sizes) else
+                         "**Socratic settings**: the paper's.")
+        except (KeyError, TypeError, ValueError) as e:
+            lines.append(f"**Socratic settings**: not read ({e}).")
     return "\n".join(lines) + "\n\n"
 
 

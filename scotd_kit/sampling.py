@@ -108,7 +108,10 @@ def _record(spec: TaskSpec, it: _Item, j: int, comp: Completion, teacher_id: str
     rec = {"key": it.keys[j], "task": spec.name, "instance_id": it.example.id, "index": it.index,
            "sample_index": j, "teacher": teacher_id, "settings": sdict, "prompt_hash": it.prompt_hash,
            "gold": it.example.label, "text": text, "rationale": rationale_of(text, spec.markers),
-           "answer": score["strict"], "answer_flexible": score["flexible"], "correct": score["strict_correct"],
+           # ``answer``: what follows the marker (None without one: no target in SCoTD's training format);
+           # ``correct``: SCoTD's score, its reader's match (a marker-less text equal to gold counts)
+           "answer": score["strict"] if score["marker_found"] else None, "answer_flexible": score["flexible"],
+           "correct": score["strict_correct"],
            "correct_flexible": score["flexible_correct"], "parse_status": parse_status(comp, score),
            "mean_logprob": comp.mean_logprob, "prompt_tokens": comp.prompt_tokens,
            "completion_tokens": comp.completion_tokens, "finish_reason": comp.finish_reason}

@@ -30,8 +30,42 @@ def test_strict_is_scotds_rule():
     text = "\n\nTom has 7. So the answer is: (B)\n\nQ: next question So the answer is: (c)"
     assert A.extract_strict(text) == "(B)"                      # cut at the first blank line
     assert A.extract_strict("a So the answer is: x So the answer is: (d)") == "(d)"  # the LAST marker
-    assert A.extract_strict("The answer is (a)") is None         # no marker, no answer
     assert A.extract_strict("So the answer is: (a)") == "(a)"    # label-only generations start with it
+    # no marker: SCoTD's reader returns the cut text itself (split(marker)[-1] of it is the whole text)
+    assert A.extract_strict("The answer is (a)") == "The answer is (a)"
+    assert A.extract_strict("\n(a) \n\nQ: more") == "(a)"
+    assert A.answer_after_marker("The answer is (a)") is None and A.answer_after_marker("x So the answer is: (a)") == "(a)"
+
+
+def _scotd_answer_split(prediction: str) -> str:
+    """SCoTD's AnswerCleaner, CLEAN_STRATEGY "answer_split" (dataset/answer_cleaner.py of the released
+    code, EXAMPLE_SUFFIX "\n\n" from configs_data/complete/_prompts.py), rewritten here to pin the kit to it."""
+    while prediction.startswith("\n"):
+        prediction = prediction[1:]
+    prediction = prediction.split("\n\n")[0].split(" So the answer is: ")[-1].strip("\n")
+    return prediction[1:] if prediction[:1] == " " else prediction
+
+
+@pytest.mark.parametrize("text", [
+    "(a)", "\n\n(b)", "The answer is (a)", "garbage1", "It is x. So the answer is: (c)",
+    "a So the answer is: b So the answer is: (d)\n\nQ: x So the answer is: (e)", "", "\n\n\n",
+    "I am not sure.\n\nSo the answer is: (a)", "x So the answer is: ", "So y. So the answer is: (B)"])
+def test_strict_reading_is_scotds_answer_reader(text):
+    """Where both are defined the kit reads what SCoTD's code reads (the kit also strips trailing spaces,
+    and reads a marker at the very start, which SCoTD's " So the answer is: " needs a space before)."""
+    assert A.extract_strict(text) == _scotd_answer_split(text).strip()
+    e = A.extract(text, A.CHOICE, ("(a)", "(b)", "(c)", "(d)", "(e)"))
+    assert e.strict == A.extract_strict(text) and e.marker_found == (" So the answer is: " in " " + A.cut_generation(text))
+
+
+def test_marker_less_text_equal_to_gold_is_strict_correct():
+    """SCoTD's greedy scoring compares the reader's output with gold: a bare "(a)" is right; the marker
+    is still reported missing (the malformed share)."""
+    e = A.extract("(a)", A.CHOICE, ("(a)", "(b)"))
+    assert (e.strict, e.marker_found, A.strict_match(e, "(a)"), A.strict_match(e, "(b)")) == ("(a)", False, True, False)
+    assert A.strict_match(A.extract("\n(A)\n\nQ: next", A.CHOICE, ("(a)", "(b)")), "(a)")
+    assert not A.strict_match(A.extract("I think (a)", A.CHOICE, ("(a)", "(b)")), "(a)")   # flexible only
+    assert A.strict_match(A.extract("72", A.NUMBER), "72") and not A.strict_match(A.extract("", A.NUMBER), "72")
 
 
 def test_choice_flexible_forgives_case_text_and_missing_marker():

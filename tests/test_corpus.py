@@ -207,3 +207,20 @@ def test_exemplars_match_scotd_and_score_correct_under_every_task():
     demo = load_split("demo_arith", "train")[0]
     assert get_exemplars("demo_arith")[0] == (demo.question, demo.meta["rationale"], demo.label)
     assert format_question("a?", ["x"]) == "a?\nAnswer Choices:\n(a) x"
+
+
+def test_a_marker_less_teacher_cot_equal_to_gold_is_correct_as_scotds_score_but_gives_no_target(tmp_path, examples):
+    """SCoTD's corpus ``score`` is its reader's match, so a teacher text that is just the gold label
+    passes the supervised filter (and counts in filter_stats); the kit has no rationale/marker target
+    for it (``answer`` None), so build_instances leaves it out."""
+    from scotd_kit import curation
+
+    gold = examples[0].label
+    texts = [(gold, "stop"), (f"x. So the answer is: {gold}", "stop"), ("(z) maybe", "stop")]
+    corpus = run(tmp_path / "c.jsonl", ScriptedTeacher(texts), examples[:1], 3)
+    recs = corpus.by_instance()[examples[0].id]
+    assert [(r["parse_status"], r["answer"], r["correct"]) for r in recs] == [
+        ("no_marker", None, True), ("ok", gold, True), ("no_marker", None, False)]
+    assert len(curation.filter_correct(recs)) == 2 and curation.filter_stats(recs)["kept"] == 2
+    inst = curation.build_instances(recs, examples[:1], "full")
+    assert [i["targets"] for i in inst] == [[f"x. So the answer is: {gold}\n\n"]]

@@ -148,7 +148,9 @@ def test_self_consistency_votes(monkeypatch):
              [A, A, "garbage1", "garbage2", "garbage3"]]   # the issue's case: (a)
     fake(monkeypatch, exs, texts)
     r = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=5, progress=False)
-    assert [rec["vote_strict"] for rec in r.records] == ["(b)", "(b)", None, "(b)", "(a)"]
+    # a winning malformed text is the answer SCoTD's reader gives (wrong: no label is "i am not sure.")
+    assert [rec["vote_strict"] for rec in r.records] == ["(b)", "(b)", "i am not sure.", "(b)", "(a)"]
+    assert [rec["in_label_set"] for rec in r.records] == [True, True, False, True, True]
     assert [rec["correct_strict"] for rec in r.records] == [False, False, False, True, True]
     assert r.malformed == 11 / 25  # 1 + 3 + 4 + 3 texts without a marker, reported beside the accuracy
     dropped = E.evaluate(None, None, "demo_compare", exs, decoding="self_consistency", k=5, drop_malformed=True,
@@ -164,6 +166,54 @@ def test_malformed_samples_do_not_form_one_none_bloc():
     rec = E.score_example(spec, e, "p", ["So the answer is: (a)", "So the answer is: (a)", "garbage1", "garbage2",
                                          "garbage3"], ["stop"] * 5)
     assert rec["vote_strict"] == "(a)" and rec["correct_strict"]
+
+
+def _sc(texts, label="(a)", **kw):
+    return E.score_example(get_task("demo_compare"), ex(0, label), "p", texts, ["stop"] * len(texts), **kw)
+
+
+def test_sc_vote_follows_scotds_code():
+    """SCoTD's simple_main.py: Counter(AnswerCleaner(text) for each sample).most_common(1), ties to the
+    first seen, then a lower-cased match with gold. Marker-less samples vote with their cut text."""
+    # the issue's case, written bare: the two bare "(a)" are two votes for (a)
+    rec = _sc(["(a)", "(a)", "garbage1", "garbage2", "garbage3"])
+    assert (rec["vote_strict"], rec["correct_strict"], rec["marker_found"]) == ("(a)", True, [False] * 5)
+    # two bare "(b)" outvote one "So the answer is: (a)", as Counter(["(b)", "(b)", "(a)"]) does
+    rec = _sc(["(b)", "(b)", "So the answer is: (a)"])
+    assert (rec["vote_strict"], rec["correct_strict"]) == ("(b)", False)
+    assert _sc(["(b)", "(b)", "So the answer is: (a)"], label="(b)")["correct_strict"]
+    # a bare "(a)" and a marked "(a)" are one answer: 2 votes against one (b)
+    rec = _sc(["So the answer is: (b)", "(a)", "It is x. So the answer is: (a)"])
+    assert (rec["vote_strict"], rec["correct_strict"]) == ("(a)", True)
+    # drop_malformed=True: marker-less samples do not vote at all
+    rec = _sc(["(b)", "(b)", "So the answer is: (a)"], drop_malformed=True)
+    assert (rec["vote_strict"], rec["correct_strict"]) == ("(a)", True)
+    rec = _sc(["(a)", "(a)", "garbage1"], drop_malformed=True)
+    assert (rec["vote_strict"], rec["correct_strict"]) == (None, False)
+
+
+def test_greedy_marker_less_text_equal_to_gold_is_strict_correct(monkeypatch):
+    """SCoTD's greedy scoring reads a bare "(a)" as the answer (a); the malformed share still counts it."""
+    exs = [ex(0), ex(1), ex(2, "(b)"), ex(3)]
+    fake(monkeypatch, exs, [["(a)"], ["\n(A)\n\nQ: next"], ["(a)"], ["I would say (a)"]])
+    r = E.evaluate(None, None, "demo_compare", exs, progress=False)
+    assert [rec["correct_strict"] for rec in r.records] == [True, True, False, False]
+    assert [rec["vote_strict"] for rec in r.records] == ["(a)", "(a)", "(a)", "i would say (a)"]
+    assert [rec["correct_flexible"] for rec in r.records] == [True, True, False, True]
+    assert (r.accuracy, r.malformed, r.out_of_label_set) == (0.5, 1.0, 0.25)
+    dropped = E.evaluate(None, None, "demo_compare", exs, drop_malformed=True, progress=False)
+    assert dropped.accuracy == 0.0 and dropped.malformed == 1.0
+
+
+def test_rescore_under_the_new_reader_changes_a_stored_old_result(monkeypatch, tmp_path):
+    """A result stored by scorer 2 (marker-less = no answer) is re-scored from its texts by today's reader."""
+    exs = [ex(0)]
+    fake(monkeypatch, exs, [["(a)"]])
+    r = E.evaluate(None, None, "demo_compare", exs, progress=False)
+    old = [{**r.records[0], "vote_strict": None, "correct_strict": False}]
+    monkeypatch.setattr(E, "generate", None)
+    again = E.rescore("demo_compare", exs, old, {**r.decoding, "scorer": "2-scotd-vote"})
+    assert again.accuracy == 1.0 and again.decoding["scorer"] == E.SCORER_VERSION != "2-scotd-vote"
 
 
 def test_rescore_recomputes_from_stored_texts_without_generating(monkeypatch, tmp_path):
@@ -202,7 +252,9 @@ def test_prompting_baseline_prefix_and_no_cot(monkeypatch):
     E.evaluate(None, None, "demo_compare", exs, demos=demos, progress=False)
     assert g.calls[1]["prefix"] + student_input("z") == few_shot_prompt(demos, "z")
     student = E.evaluate(None, None, "demo_compare", exs, progress=False)
-    assert student.accuracy == 0.5  # a student's bare "(a)" has no marker: strictly no answer
+    # a student's bare "(a)" is read as (a) too (SCoTD's reader), but it counts as malformed; the
+    # no-CoT baseline is not asked for a marker, so its bare answers are not
+    assert (student.accuracy, student.malformed, r.malformed) == (1.0, 0.5, 0.0)
     with pytest.raises(ValueError, match="demo 1 must be"):
         E.evaluate(None, None, "demo_compare", exs, demos=[demos[0], ("only two", "(a)")], progress=False)
 

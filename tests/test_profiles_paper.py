@@ -3,7 +3,8 @@ local model directory, the original CSQA / OBQA files from ../shared/data, and a
 SCoTD's released format built from their first training rows.  QuaRel's files are absent here, so the
 runs cover CSQA and OBQA (``-p tasks=...``); what needs a teacher the release lacks (IMDB, ANLI, SST-2,
 greedy CoTs, N=50) must say that it cannot be made, not crash and not invent a number.  The SCoTD
-notebooks are run (the Socratic CoT notebooks have their own settings, see scotd_kit.socratic)."""
+notebooks are run here; the Socratic CoT notebooks, with their own settings, under both profiles in
+test_profiles_socratic.py."""
 import json
 from pathlib import Path
 

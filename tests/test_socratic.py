@@ -274,3 +274,17 @@ def test_loop_on_tiny_models_terminates_and_ignores_batch_size(tiny_pair):
     again = solve_iterative(qg, qa, questions, cfg, batch_size=2)
     one = [solve_one(qg, qa, q, cfg) for q in questions]
     assert [t.as_dict() for t in again] == [t.as_dict() for t in traces] == [t.as_dict() for t in one]
+
+
+def test_socratic_settings_overrides_and_differences_from_the_paper():
+    from scotd_kit.socratic.settings import SETTINGS, differences_from_paper, socratic_settings
+
+    s = socratic_settings("paper", sizes=["/models/student"], train_steps=1)
+    assert s.sizes == ("/models/student",) and s.train_steps == 1
+    with pytest.raises(TypeError, match="unknown Socratic setting.*max_steps"):
+        socratic_settings("paper", max_steps=1)
+    assert differences_from_paper("paper", SETTINGS["paper"], "gpt2-large") == []
+    colab = differences_from_paper("colab", SETTINGS["colab"], "gpt2")
+    assert "method='lora' (paper: 'full')" in colab and not any("student" in d for d in colab)
+    small = differences_from_paper("smoke", SETTINGS["smoke"], "tiny-gpt2")
+    assert small[0] == "smoke profile" and any(d.startswith("student 'tiny-gpt2'") for d in small)

@@ -18,7 +18,7 @@ from . import decompositions as dec
 from . import instances as inst
 from .loop import LoopConfig, solve_iterative
 from .scoring import score_generated, score_trace, summary
-from .settings import socratic_settings
+from .settings import differences_from_paper, socratic_settings
 
 FORMAT_VERSION = 1   # bump when formats.py changes what a student is trained on
 
@@ -29,6 +29,10 @@ class SocraticLab:
         self.profile = self.lab.profile.name
         self.s = socratic_settings(self.profile, **overrides)
         self.root = self.lab.root / "socratic"
+
+    def differences(self, *students: str) -> list[str]:
+        """Why cells of these students under these settings are not the paper's (empty: they are)."""
+        return differences_from_paper(self.profile, self.s, *students)
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -65,6 +69,19 @@ class SocraticLab:
         except DataError:
             pass   # no gold rationale (SVAMP): no CoT baseline
         return out + [(kind, src) for src in self.sources(task) for kind in ("unified", "iterative")]
+
+    def cells_unavailable(self, task: str) -> list[tuple[str, str]]:
+        """``(kind, why)`` for each student kind this task cannot train under these settings (the
+        main table shows them as cells that cannot be made, not as missing rows)."""
+        made = {kind for kind, _ in self.cells_to_run(task)}
+        name = get_task(task).name
+        if self.s.teacher:
+            no_source = (f"no gold decompositions in {name}'s data, and the teacher {self.s.teacher} kept none")
+        else:
+            no_source = (f"no gold decompositions in {name}'s data and no teacher to write them "
+                         f"(-p socratic='{{teacher: <model name | openai:<model>>}}')")
+        why = {"cot": f"no gold rationale in {name}'s data", "unified": no_source, "iterative": no_source}
+        return [(kind, why[kind]) for kind in ("cot", "unified", "iterative") if kind not in made]
 
     def decompositions(self, task: str, source: str = "gold") -> tuple[list, dict]:
         """``(decompositions of the training problems, {"asked", "kept", ...})``."""
@@ -152,6 +169,9 @@ class SocraticLab:
         key = dict(models={k: str(v) for k, v in models.items()}, task=spec.name, split=spec.eval_split,
                    limit=s.eval_limit, real_limit=s.real_limit, loop=self.loop_config().__dict__,
                    answer_tokens=s.answer_max_new_tokens, seed=s.seed)
+        if kind != "iterative":      # their records keep evaluate()'s strict reading: a scorer change is a new run
+            from ..evaluation import SCORER_VERSION
+            key["scorer"] = SCORER_VERSION
         out = self.root / "evals" / settings_hash("socratic-eval", key)
         if (out / "summary.json").exists():
             return self._read(out)

@@ -7,7 +7,7 @@ limit through the same code path (``real_limit``), when they are on disk.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,42 @@ SETTINGS = {
 
 
 def socratic_settings(profile: str, **overrides) -> SocraticSettings:
-    """The Socratic settings of a profile, with any field overridden (notebook parameters)."""
+    """The Socratic settings of a profile, with any field overridden (notebook parameters: the
+    notebooks' ``socratic`` dict, ``-p socratic='{sizes: [gpt2], train_steps: 100}'``). Lists become tuples."""
     try:
         base = SETTINGS[profile]
     except KeyError:
         raise KeyError(f"no Socratic settings for profile {profile!r}; known: {', '.join(SETTINGS)}") from None
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in fields(SocraticSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown Socratic setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    overrides = {k: _tuples(v) for k, v in overrides.items() if v is not None}
     return replace(base, **overrides) if overrides else base
+
+
+def _tuples(value):
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+# what shapes a number, compared with the paper profile's; a cell is compared with a paper number only
+# when these hold (and its students are the paper's GPT-2 sizes)
+_COMPARED = ("method", "teacher", "teacher_n", "train_limit", "eval_limit", "real_limit", "real_max_length",
+             "train_steps", "train_epochs", "batch_size", "learning_rate", "max_length", "step_limit",
+             "qg_max_new_tokens", "qa_max_new_tokens", "answer_max_new_tokens")
+
+
+def differences_from_paper(profile: str, settings: SocraticSettings, *students: str) -> list[str]:
+    """Why a Socratic cell made with ``settings`` (and these ``students``) is not comparable with the
+    paper's number (empty: it is)."""
+    out = [] if profile in ("colab", "paper") else [f"{profile} profile"]
+    paper = SETTINGS["paper"]
+    for name in _COMPARED:
+        have, want = getattr(settings, name), getattr(paper, name)
+        if have != want:
+            out.append(f"{name}={have!r} (paper: {want!r})")
+    out += [f"student {s!r} (paper: GPT-2 {', '.join(paper.sizes)})" for s in dict.fromkeys(students)
+            if s not in paper.sizes]
+    return out
