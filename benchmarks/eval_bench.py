@@ -63,6 +63,9 @@ def main():
     model.eval()
     spec = get_task(TASK)
     examples = load_split(TASK, "test")[:n]
+    # warm-up, untimed: first-call allocations, the kit's stop-token table, HF's stop-string tables
+    E.evaluate(model, tok, spec, examples[:1], decoding="self_consistency", k=2, max_new_tokens=4, progress=False)
+    baseline_greedy(model, tok, examples[:1], 4)
     load_before = os.getloadavg()
 
     # Each side gets the whole example list, as a user calls it: the kit's evaluate batches across
