@@ -37,6 +37,7 @@ def main():
     p.add_argument("--settings", default="label_only,cot1,cotN")
     p.add_argument("--work", type=Path, default=Path("/tmp/pilot"))
     p.add_argument("--time-steps", type=int, default=0, help="only time this many steps per student kind")
+    p.add_argument("--no-teacher", action="store_true", help="gold rationales only (label_only vs gold)")
     p.add_argument("--out", type=Path)
     a = p.parse_args()
 
@@ -60,7 +61,9 @@ def main():
 
     corpus_path = a.work / f"corpus-{a.task}-{a.train_n}-{a.n_cots}.json"
     t0 = time.perf_counter()
-    if corpus_path.exists():
+    if a.no_teacher:
+        corpus = []
+    elif corpus_path.exists():
         corpus = json.loads(corpus_path.read_text())
     else:
         model, tok = load_model("smollm2-135m-instruct")
@@ -84,11 +87,13 @@ def main():
     by_id: dict[str, list[str]] = {}
     for r in kept:
         by_id.setdefault(r["id"], []).append(target(r["rationale"], next(e.label for e in train if e.id == r["id"])))
-    covered = [e for e in train if e.id in by_id]
+    covered = train if a.no_teacher else [e for e in train if e.id in by_id]
     data = {
         "label_only": [{"id": e.id, "input": student_input(e.question), "targets": [target("", e.label)]} for e in covered],
-        "cot1": [{"id": e.id, "input": student_input(e.question), "targets": by_id[e.id][:1]} for e in covered],
-        "cotN": [{"id": e.id, "input": student_input(e.question), "targets": by_id[e.id]} for e in covered],
+        "cot1": [{"id": e.id, "input": student_input(e.question), "targets": by_id[e.id][:1]} for e in covered
+                 if e.id in by_id],
+        "cotN": [{"id": e.id, "input": student_input(e.question), "targets": by_id[e.id]} for e in covered
+                 if e.id in by_id],
         "gold": [{"id": e.id, "input": student_input(e.question), "targets": [target(e.meta["rationale"], e.label)]}
                  for e in covered],
     }

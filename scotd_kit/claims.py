@@ -57,7 +57,7 @@ def above_chance_claim(name: str, correct: Sequence[bool], chance: float | None,
     acc = sum(bool(c) for c in correct) / n
     lo, hi = bootstrap_ci(correct, n_boot=10_000, seed=seed)
     holds = None if chance is None else lo > chance
-    chance_text = "no closed answer set" if chance is None else f"chance {100 * chance:.1f}"
+    chance_text = "no chance level known" if chance is None else f"chance {100 * chance:.1f}"
     return Claim(name, 100 * acc, 100 * lo, 100 * hi, n, holds, f"{chance_text}" + (f"; {detail}" if detail else ""))
 
 
@@ -79,9 +79,22 @@ def paired_lists(a: dict[str, bool], b: dict[str, bool]) -> tuple[list[bool], li
     return [a[i] for i in ids], [b[i] for i in ids]
 
 
-def chance_of(spec) -> float | None:
-    """1 / |label set| for a closed-set task (multiple choice, yes/no); None for numbers."""
-    return 1 / len(spec.labels) if spec.labels else None
+def chance_of(spec, golds: Sequence[str] = ()) -> float | None:
+    """1 / |label set| for a closed-set task (multiple choice, yes/no); for numbers, the accuracy of the
+    best constant answer on the evaluated examples (the share of their most common gold answer)."""
+    if spec.labels:
+        return 1 / len(spec.labels)
+    if not golds:
+        return None
+    from collections import Counter
+
+    return Counter(golds).most_common(1)[0][1] / len(golds)
+
+
+def golds_of(records_path: str | Path) -> list[str]:
+    from .io import read_jsonl
+
+    return [str(r["gold"]) for _, r in read_jsonl(records_path)]
 
 
 def compute(lab, paper_task: str | None = None) -> list[Claim]:
@@ -91,7 +104,6 @@ def compute(lab, paper_task: str | None = None) -> list[Claim]:
     p = lab.profile
     paper_task = paper_task or lab.tasks()[0]
     spec = get_task(p.task(paper_task))
-    chance = chance_of(spec)
     teacher = lab.teacher_spec(paper_task)
     out: list[Claim] = []
 
@@ -106,10 +118,17 @@ def compute(lab, paper_task: str | None = None) -> list[Claim]:
         return correct_by_id(r["records_path"])
 
     demos = lab.exemplars(paper_task)
+
+    def teacher_claim(decoding, name):
+        r = lab.accuracy(teacher, paper_task, decoding=decoding, demos=demos)
+        chance = chance_of(spec, golds_of(r["records_path"]))
+        how = "" if spec.labels else " (chance: the best constant answer)"
+        return above_chance_claim(name, list(correct_by_id(r["records_path"]).values()), chance,
+                                  detail=f"teacher {teacher}, {len(demos)} shots{how}")
+
     for decoding, label in (("greedy", "greedy"), ("self_consistency", f"self-consistency k={p.sc_k}")):
         name = f"1. teacher few-shot CoT accuracy ({label}) above chance"
-        run(name, lambda d=decoding, n=name: above_chance_claim(
-            n, list(acc_ids(teacher, d, demos=demos).values()), chance, detail=f"teacher {teacher}, {len(demos)} shots"))
+        run(name, lambda d=decoding, n=name: teacher_claim(d, n))
 
     def yield_claim():
         s = lab.filter_stats(paper_task)
