@@ -261,9 +261,9 @@ def test_space_boundary_feeds_the_prompt_without_its_trailing_space():
     model, tok = load_model("tiny-gpt2")
     model.eval()
     cfg = GenerationConfig(max_new_tokens=8, stop=())
-    (moved,), (plain,) = (generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX, space_boundary=True),
-                          generate(model, tok, ["Q: x\nA:"], cfg, prefix=PREFIX))
+    [[moved]] = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX, space_boundary=True)
+    [[plain]] = generate(model, tok, ["Q: x\nA:"], cfg, prefix=PREFIX)
     assert moved.token_ids == plain.token_ids and moved.prompt_tokens == plain.prompt_tokens
     assert moved.text == (plain.text[1:] if plain.text.startswith(" ") else plain.text)
-    (kept,), = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX)     # off by default: the prompt as given
+    [[kept]] = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX)     # off by default: the prompt as given
     assert kept.prompt_tokens == plain.prompt_tokens + 1
