@@ -126,6 +126,7 @@ def main():
     p.add_argument("--variants", default="old,boundary,balanced,balanced8")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--out", type=Path)
     a = p.parse_args()
     from scotd_kit.evaluation import majority_vote
@@ -154,7 +155,7 @@ def main():
             row = {"task": name, "variant": variant, "n": a.n, "demo_labels": [d.label for d in demos]}
             for mode in ("greedy", "t0.7"):
                 t0 = time.perf_counter()
-                cfg = GenerationConfig(max_new_tokens=a.max_new_tokens, do_sample=mode != "greedy", temperature=0.7,
+                cfg = GenerationConfig(max_new_tokens=a.max_new_tokens, do_sample=mode != "greedy", temperature=a.temperature,
                                        n=1 if mode == "greedy" else a.k, stop=("\n\n",), seed=0)
                 gens = generate(model, tok, prompts, cfg, prefix=prefix, progress=True, batch_size=a.batch_size)
                 single, vote, answered = [], [], []
