@@ -171,13 +171,14 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
     prompts = [student_input(ex.question) for ex in examples]
     gens = generate(model, tokenizer, prompts, config, prefix=prefix,
                     seeds=[example_seed(seed, ex.id) for ex in examples], batch_size=batch_size,
-                    progress=progress) if examples else []
+                    progress=progress, space_boundary=bool(demos)) if examples else []
     records = [score_example(spec, ex, prompt, [g.text for g in samples], [g.finish_reason for g in samples],
                              read_bare=demos is not None and not cot, drop_malformed=drop_malformed)
                for ex, prompt, samples in zip(examples, prompts, gens)]
     settings = dict(decoding=decoding, k=config.n, temperature=config.temperature if sc else None,
                     top_k=top_k if sc else None, max_new_tokens=max_new_tokens, stop=list(STOP),
                     drop_malformed=drop_malformed, cot=cot, n_demos=len(demos or ()), prefix=prefix,
+                    space_boundary=bool(demos),
                     batch_size=batch_size, model=_model_name(model), scorer=SCORER_VERSION)
     result = summarize(spec.name, records, settings, seed)
     if out_dir is not None:

@@ -302,7 +302,9 @@ class Lab:
         sc = decoding == "self_consistency"
         key = dict(model=str(model), task=task, split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
-                   limit=p.eval_limit, seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot)
+                   limit=p.eval_limit, seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
+                   # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11
+                   **({"space_boundary": True} if demos else {}))
         out = self.root / "evals" / settings_hash("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"

@@ -95,7 +95,8 @@ def row_seed(seed: int, i: int | None, j: int) -> int:
 
 def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, prefix: str = "",
              seeds: list[int] | None = None, batch_size: int | None = None, progress: bool = False,
-             engine: str = "auto", prompt_cache: "PromptCache | None" = None) -> list[list[Generation]]:
+             engine: str = "auto", prompt_cache: "PromptCache | None" = None,
+             space_boundary: bool = False) -> list[list[Generation]]:
     """result[i][j] = sample j of prompt i; the model sees prefix + prompts[i].
 
     ``seeds``: one per prompt. When given, sample j of prompt i is seeded by ``(seeds[i], j)`` alone, so
@@ -113,8 +114,17 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     one prefilled before (under the same prefix) reuses their keys/values and prefills only the rest
     (multi-turn loops such as Socratic QG/QA). Used by the shared-prefix engine; the dense one
     ignores it.
+
+    ``space_boundary``: a prompt that ends in a space (SCoTD's ``"A: "``) is fed without it and its
+    completions' texts lose one leading space: the space belongs to the completion's first token, as it
+    does in a few-shot block (BPE tokenisers merge a space into the next word; a lone trailing space token
+    is one the model never saw there). Measured on SmolLM2-135M-Instruct, few-shot demo_arith: greedy
+    accuracy 5.0% with the trailing space, 36.7% without (docs/demo_design.md). Prompting a pretrained
+    model (teachers, few-shot baselines) wants it; a student trained on the kit's own split does not.
     """
     prompts = list(prompts)
+    moved = [space_boundary and p.endswith(" ") for p in prompts]
+    prompts = [p[:-1] if m else p for p, m in zip(prompts, moved)]
     if seeds is not None and len(seeds) != len(prompts):
         raise ValueError(f"seeds has {len(seeds)} entries for {len(prompts)} prompts")
     if batch_size is not None and batch_size < 1:
@@ -144,6 +154,10 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
         bar.close()
     if not config.do_sample and config.n > 1:
         results = [[copy.deepcopy(g[0]) for _ in range(config.n)] for g in results]
+    for m, samples in zip(moved, results):
+        for g in samples if m else ():
+            if g.text.startswith(" "):
+                g.text = g.text[1:]
     return results
 
 

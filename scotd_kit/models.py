@@ -43,6 +43,9 @@ _TINY: dict[str, tuple[str, dict]] = {
     "tiny-opt": ("opt", dict(hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=2)),
     "tiny-llama": ("llama", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                  num_attention_heads=2, num_key_value_heads=1)),
+    # the demo's random-initialised student: small enough for hundreds of full fine-tuning steps on a CPU
+    "small-llama": ("llama", dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
+                                  num_attention_heads=4, num_key_value_heads=4)),
 }
 
 

@@ -43,6 +43,7 @@ class Summary:
     runs: list[NotebookRun] = field(default_factory=list)
     overrides: dict = field(default_factory=dict)
     socratic: dict = field(default_factory=dict)     # the Socratic notebooks' settings overrides
+    claims_seconds: float = 0.0
 
     @property
     def failed(self) -> list[NotebookRun]:
@@ -129,8 +130,12 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
 
 def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir: str | Path = "figures",
               executed_dir: str | Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
-              parameters: dict | None = None, progress: bool = True) -> Summary:
-    """Run the selected notebooks (all by default) and write ``summary.md`` / ``summary.csv``."""
+              parameters: dict | None = None, progress: bool = True, claims: bool | None = None) -> Summary:
+    """Run the selected notebooks (all by default) and write ``summary.md`` / ``summary.csv``.
+
+    ``claims``: also check SCoTD's central claims on the notebooks' runs and write ``claims.csv``
+    (:mod:`scotd_kit.claims`); ``None``: when every notebook runs under the ``smoke`` or ``demo`` profile
+    (there the students they need are the notebooks' own, so nothing new is trained)."""
     from tqdm.auto import tqdm
 
     out = Path(output_dir) / profile
@@ -146,8 +151,23 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
         summary.runs.append(run)
         status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
         bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
+    if claims if claims is not None else (not select and profile in ("smoke", "demo")):
+        summary.claims_seconds = write_claims(summary)
     write_summary(summary)
     return summary
+
+
+def write_claims(summary: Summary) -> float:
+    """``claims.csv`` / ``claims.md`` of the profile's runs under the summary's output dir; the seconds it took."""
+    from . import claims as claims_mod
+    from .experiments import Lab
+
+    start = time.perf_counter()
+    try:
+        claims_mod.write(Lab(summary.profile, **summary.overrides), summary.output_dir)
+    except Exception as e:  # the notebooks' results stand; the summary says why the claims are missing
+        atomic_write_text(summary.output_dir / "claims.md", f"Claims could not be computed: {type(e).__name__}: {e}\n")
+    return time.perf_counter() - start
 
 
 def profile_header(summary: Summary) -> str:
@@ -195,9 +215,13 @@ def write_summary(summary: Summary) -> None:
     atomic_write_text(out / "summary.csv", frame.to_csv(index=False))
     runs = pd.DataFrame([{"notebook": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
                          for r in summary.runs])
-    total = sum(r.seconds for r in summary.runs)
-    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + profile_header(summary) +
-            f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min.\n"
+    total = sum(r.seconds for r in summary.runs) + summary.claims_seconds
+    claims_md = out / "claims.md"
+    claims = ("## SCoTD's central claims at this profile's scale (claims.csv)\n\n" + claims_md.read_text() + "\n"
+              if claims_md.exists() else "")
+    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + claims + profile_header(summary) +
+            f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min"
+            f" (claims: {summary.claims_seconds:.0f} s).\n"
             "A `diff` to the paper appears only where the kit ran the paper's own task with the paper's settings; "
             "every other row says `not comparable: <why>`, and a cell that could not be made says why.\n\n"
             "## Notebooks\n\n" + (markdown_table(runs) if len(runs) else "(none)\n") +

@@ -94,7 +94,8 @@ class FakeGenerate:
     def __init__(self, texts: dict[str, list[str]]):
         self.texts, self.calls = texts, []
 
-    def __call__(self, model, tokenizer, prompts, config, *, prefix="", seeds=None, batch_size=64, progress=False):
+    def __call__(self, model, tokenizer, prompts, config, *, prefix="", seeds=None, batch_size=64, progress=False,
+                 space_boundary=False):
         self.calls.append(dict(prompts=list(prompts), config=config, prefix=prefix, seeds=seeds))
         out = []
         for p in prompts:

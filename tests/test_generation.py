@@ -312,3 +312,17 @@ def test_growing_cache_matches_hf_dynamic_cache(gpt2):
             outs = [model(input_ids=x, position_ids=pos, past_key_values=c, use_cache=True).logits for c in caches]
             assert torch.allclose(outs[0], outs[1], atol=1e-5), step
     assert caches[0].get_seq_length() == caches[1].get_seq_length() == ids.shape[1] + 70
+
+
+def test_space_boundary_feeds_the_prompt_without_its_trailing_space():
+    """SCoTD's "A: " ends in a space a BPE tokeniser would merge into the next word: with
+    space_boundary the model sees "...A:" and the completion's own leading space is dropped from its text."""
+    model, tok = load_model("tiny-gpt2")
+    model.eval()
+    cfg = GenerationConfig(max_new_tokens=8, stop=())
+    [[moved]] = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX, space_boundary=True)
+    [[plain]] = generate(model, tok, ["Q: x\nA:"], cfg, prefix=PREFIX)
+    assert moved.token_ids == plain.token_ids and moved.prompt_tokens == plain.prompt_tokens
+    assert moved.text == (plain.text[1:] if plain.text.startswith(" ") else plain.text)
+    [[kept]] = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX)     # off by default: the prompt as given
+    assert kept.prompt_tokens == plain.prompt_tokens + 1

@@ -23,7 +23,7 @@ def canon(corpus):
 
 
 def test_local_teacher_samples_do_not_depend_on_batching_or_interruption(tiny, tmp_path):
-    assert isinstance(tiny, Teacher) and tiny.id == "local:tiny-gpt2"
+    assert isinstance(tiny, Teacher) and tiny.id == "local:tiny-gpt2+sb"
     examples = load_split("demo_compare", "validation")[:4]
     kw = dict(n=3, max_new_tokens=12, progress=False)
     one_go = sample_corpus("demo_compare", examples, tiny, corpus_path=tmp_path / "a.jsonl", batch_size=4, **kw)

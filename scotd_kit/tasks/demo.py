@@ -54,6 +54,36 @@ def _arith(rng: random.Random, i: int, split: str) -> Example:
     return Example(id=f"arith-{split}-{i}", question=question, label=str(end), meta={"rationale": rationale})
 
 
+def _change(rng: random.Random, i: int, split: str, k: int = 3) -> Example:
+    """Who has the most / fewest after each person gains or loses a few: the answer needs every new count.
+
+    Counts are small (2-9, changes 1-6) so that a 135M teacher's arithmetic is mostly right; the final
+    counts are distinct, and the start counts never point at the answer (a student must compute)."""
+    while True:
+        names = rng.sample(NAMES, k)
+        thing = rng.choice(THINGS)
+        starts = [rng.randint(2, 9) for _ in range(k)]
+        deltas = [rng.choice([1, -1]) * rng.randint(1, 6) for _ in range(k)]
+        ends = [s + d for s, d in zip(starts, deltas)]
+        if min(ends) < 1 or len(set(ends)) < k:
+            continue
+        most = rng.random() < 0.5
+        pick = ends.index(max(ends) if most else min(ends))
+        if len(set(starts)) == k and starts.index(max(starts) if most else min(starts)) == pick:
+            continue
+        break
+    word = "most" if most else "fewest"
+    parts = [f"{n} has {s} {thing} and {'gets' if d > 0 else 'gives away'} {abs(d)}."
+             for n, s, d in zip(names, starts, deltas)]
+    steps = [f"{n} has {s} {'+' if d > 0 else '-'} {abs(d)} = {e}." for n, s, d, e in zip(names, starts, deltas, ends)]
+    stem = " ".join(parts) + f" Who has the {word} {thing} now?"
+    rationale = (" ".join(steps) + f" {ends[pick]} is the {'largest' if most else 'smallest'}, "
+                 f"so {names[pick]} has the {word}.")
+    labels = [f"({c})" for c in "abcdefgh"[:k]]
+    return Example(id=f"change-{split}-{i}", question=csqa_format(stem, names), label=labels[pick],
+                   meta={"labels": labels, "choice_texts": names, "rationale": rationale})
+
+
 def _generator(task: str, make):
     def generate(split: str, seed: int) -> list[Example]:
         rng = _rng(task, split, seed)
@@ -73,6 +103,22 @@ def _exemplars(task: str, make):
     return build
 
 
+def _balanced_exemplars(task: str, make, shots: int = DEMO_SHOTS, labels: tuple = ("(a)", "(b)", "(c)")):
+    """``shots`` exemplars from a pool of their own (never a train / validation / test example), their gold
+    labels as even as the label set allows, in a shuffled order: a 135M teacher copies the label of
+    unbalanced exemplars (issue 11: "(c)" on 48 of 48 questions after exemplars labelled b, c, c, c)."""
+    def build() -> list[tuple[str, str, str]]:
+        rng = _rng(task, "exemplars", 0)
+        pool = [make(rng, i, "exemplars") for i in range(16 * shots)]
+        chosen: list[Example] = []
+        for j in range(shots):
+            want = labels[j % len(labels)]
+            chosen.append(next(e for e in pool if e.label == want and e not in chosen))
+        rng.shuffle(chosen)
+        return [(ex.question, ex.meta["rationale"], ex.label) for ex in chosen]
+    return build
+
+
 TASKS = (
     TaskSpec(name="demo_compare", description="offline demo: who has the most/fewest (3-way multiple choice)",
              answer_type=answers.CHOICE, labels=("(a)", "(b)", "(c)"),
@@ -82,4 +128,9 @@ TASKS = (
              answer_type=answers.NUMBER,
              generate=_generator("demo_arith", _arith), generated_splits=tuple(SIZES),
              exemplars=_exemplars("demo_arith", _arith)),
+    TaskSpec(name="demo_change", description="offline stand-in: who has the most/fewest after each one gains or "
+                                             "loses some (3-way multiple choice; the answer needs computed counts)",
+             answer_type=answers.CHOICE, labels=("(a)", "(b)", "(c)"),
+             generate=_generator("demo_change", _change), generated_splits=tuple(SIZES), eval_split="test",
+             exemplars=_balanced_exemplars("demo_change", _change)),
 )

@@ -53,7 +53,9 @@ class LocalTeacher:
 
     @property
     def id(self) -> str:
-        return f"local:{self.model_name}"
+        # "+sb": prompts end at a token boundary (generate(space_boundary=True)); corpora sampled before
+        # with a dangling "A: " space token are not mixed with these
+        return f"local:{self.model_name}+sb"
 
     def __repr__(self) -> str:
         return f"LocalTeacher({self.model_name!r})"
@@ -76,7 +78,8 @@ class LocalTeacher:
                                       top_p=settings.top_p, n=n, stop=tuple(settings.stop), seed=settings.seed)
             prompts = [requests[i].prompt[len(prefix):] for i in idx]
             gens = generate(self.model, self.tokenizer, prompts, config, prefix=prefix,
-                            seeds=[list(requests[i].sample_seeds) for i in idx], batch_size=self.batch_size)
+                            seeds=[list(requests[i].sample_seeds) for i in idx], batch_size=self.batch_size,
+                            space_boundary=True)
             for i, samples in zip(idx, gens):
                 completions = [_completion(g) for g in samples]
                 out[i] = RequestResult(completions=completions,
