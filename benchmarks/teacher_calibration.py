@@ -23,37 +23,15 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scotd_kit.tasks.base import Example  # noqa: E402
-from scotd_kit.tasks.demo import NAMES, THINGS  # noqa: E402
-from scotd_kit.tasks.commonsense_qa import format_question as csqa_format  # noqa: E402
+from scotd_kit.tasks.demo import NAMES, THINGS, _change  # noqa: E402
 
 
 # ---- candidate generators (rng, i) -> Example ---------------------------------------------------------
 
 def mc_change(rng, i, k=3):
-    """Who has the most/fewest after a change each: the answer needs every person's new count."""
-    while True:
-        names = rng.sample(NAMES, k)
-        thing = rng.choice(THINGS)
-        starts = [rng.randint(2, 9) for _ in range(k)]
-        deltas = [rng.choice([1, -1]) * rng.randint(1, 6) for _ in range(k)]
-        ends = [s + d for s, d in zip(starts, deltas)]
-        if min(ends) < 1 or len(set(ends)) < k:
-            continue
-        most = rng.random() < 0.5
-        f = max if most else min
-        pick = ends.index(f(ends))
-        if starts.index(f(starts)) == pick and len(set(starts)) == k:   # the start counts must not give it away
-            continue
-        break
-    word = "most" if most else "fewest"
-    parts, steps = [], []
-    for n, s, d, e in zip(names, starts, deltas, ends):
-        parts.append(f"{n} has {s} {thing} and {'gets' if d > 0 else 'gives away'} {abs(d)}.")
-        steps.append(f"{n} has {s} {'+' if d > 0 else '-'} {abs(d)} = {e}.")
-    stem = " ".join(parts) + f" Who has the {word} {thing} now?"
-    rationale = " ".join(steps) + f" {ends[pick]} is the {'largest' if most else 'smallest'}, so {names[pick]} has the {word}."
-    return Example(id=f"mc{k}-{i}", question=csqa_format(stem, names), label=f"({'abcd'[pick]})",
-                   meta={"labels": [f"({c})" for c in 'abcd'[:k]], "choice_texts": names, "rationale": rationale})
+    """Who has the most/fewest after a change each: the answer needs every person's new count
+    (the generator of the kit's ``demo_change`` task)."""
+    return _change(rng, i, "calib", k)
 
 
 def mc_change2(rng, i):
