@@ -146,8 +146,8 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     bar = tqdm(total=len(prompts) * rows_per_prompt, desc="generate", unit="seq", disable=not progress)
     try:
         if shared:
-            engine_ = _SlotEngine(model, tokenizer, config, prefix, prompt_cache)
-            results = engine_.run(prompts, row_seeds, batch_size, bar)
+            slot_engine = _SlotEngine(model, tokenizer, config, prefix, prompt_cache)
+            results = slot_engine.run(prompts, row_seeds, batch_size, bar)
         else:
             results = _dense(model, tokenizer, config, prefix, prompts, row_seeds, batch_size or 64, bar)
     finally:
@@ -341,9 +341,9 @@ class _SlotEngine(_Decoder):
         length groups, reusing and then filling the prompt cache when there is one."""
         cache, key = self.prompt_cache, tuple(self.prefix_ids)
         reused = {i: cache.longest(key, ids[i]) for i in new} if cache is not None else {}
-        todo = sorted(new, key=lambda i: -(len(ids[i]) - (reused[i][0] if reused.get(i) else 0)))
-        lengths = [len(ids[i]) - (reused[i][0] if reused.get(i) else 0) for i in todo]
-        for group in prefill_groups(lengths):
+        to_run = {i: len(ids[i]) - (reused[i][0] if reused.get(i) else 0) for i in new}   # tokens still to prefill
+        todo = sorted(new, key=lambda i: -to_run[i])
+        for group in prefill_groups([to_run[i] for i in todo]):
             part = [todo[g] for g in group]
             kv, first = self._prefill_prompts([ids[i] for i in part], [reused.get(i) for i in part])
             for i, k, lg in zip(part, kv, first):
@@ -500,7 +500,7 @@ class PromptCache:
 
     def __init__(self, model, max_tokens: int = 100_000):
         self.model, self.max_tokens = model, max_tokens
-        self._entries: "OrderedDict[tuple, tuple[list[int], list]]" = OrderedDict()
+        self._entries: "OrderedDict[tuple, list]" = OrderedDict()   # (prefix ids, prompt ids) -> per-layer KV
         self.tokens = 0
         self.hits = self.reused_tokens = 0
 
@@ -508,7 +508,8 @@ class PromptCache:
         """``(m, kv)`` for the entry sharing the most leading tokens with ``ids`` (``m < len(ids)``),
         the keys/values cut to those ``m`` tokens; None when no entry shares any."""
         best, best_key = 0, None
-        for key, (toks, _) in self._entries.items():
+        for key in self._entries:
+            toks = key[1]
             if key[0] != prefix or not toks or toks[0] != ids[0]:
                 continue
             m = _common_prefix(toks, ids, len(ids) - 1)
@@ -518,17 +519,17 @@ class PromptCache:
             return None
         self._entries.move_to_end(best_key)
         self.hits, self.reused_tokens = self.hits + 1, self.reused_tokens + best
-        kv = self._entries[best_key][1]
+        kv = self._entries[best_key]
         return best, [(k[:, :best], v[:, :best]) for k, v in kv]
 
     def put(self, prefix: tuple, ids: list[int], kv: list) -> None:
         key = (prefix, tuple(ids))
         if key in self._entries or len(ids) > self.max_tokens:
             return
-        self._entries[key] = (list(ids), [(k.clone(), v.clone()) for k, v in kv])
+        self._entries[key] = [(k.clone(), v.clone()) for k, v in kv]
         self.tokens += len(ids)
         while self.tokens > self.max_tokens:
-            _, (toks, _) = self._entries.popitem(last=False)
+            (_, toks), _ = self._entries.popitem(last=False)
             self.tokens -= len(toks)
 
 
