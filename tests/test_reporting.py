@@ -27,7 +27,8 @@ def test_profiles_and_overrides():
     assert set(PROFILES) == {"smoke", "demo", "colab", "paper"}
     assert get_profile("paper").n_cots == 30 and get_profile("paper").learning_rate == 2e-5
     assert get_profile("demo", n_cots=4).n_cots == 4
-    assert get_profile("demo").task("commonsense_qa") == "demo_compare"
+    assert get_profile("demo").task("commonsense_qa") == "demo_arith"    # the teacher has signal only there
+    assert get_profile("smoke").task("commonsense_qa") == "demo_compare"
     assert get_profile("paper").task("commonsense_qa") == "commonsense_qa"
     with pytest.raises(KeyError, match="known: smoke"):
         get_profile("huge")

@@ -52,6 +52,19 @@ def test_local_teacher_reports_finish_reasons_and_real_token_counts(tiny):
     assert res.completion_tokens >= sum(c.completion_tokens for c in res.completions)
 
 
+def test_local_teacher_in_another_precision_is_another_teacher():
+    """The demo samples its teacher in bf16 (1.6x faster on a CPU with bf16 units): other samples, other id."""
+    import torch
+
+    bf16 = LocalTeacher("tiny-gpt2", dtype="bfloat16")
+    assert bf16.id == "local:tiny-gpt2+sb+bfloat16" != LocalTeacher("tiny-gpt2").id
+    assert bf16.model.dtype == torch.bfloat16
+    res = bf16.sample([SampleRequest(prompt="Q: count\nA: ", n=2, seed=7)], SamplingSettings(max_new_tokens=4))[0]
+    assert len(res.completions) == 2
+    with pytest.raises(ValueError, match="dtype"):
+        LocalTeacher(bf16.model, bf16.tokenizer, dtype="bfloat16")
+
+
 def test_vllm_missing_gives_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)                  # import vllm -> ImportError
     with pytest.raises(TeacherUnavailableError, match="pip install vllm.*OpenAICompatibleTeacher"):

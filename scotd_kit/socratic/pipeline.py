@@ -121,10 +121,12 @@ class SocraticLab:
 
         s, size, spec = self.s, size or self.s.sizes[-1], get_task(task)
         # GSM8K's problems and steps are far longer than the stand-in's: they get their own length
-        max_length = s.real_max_length if s.real_max_length and not spec.generate else s.max_length
+        real = not spec.generate
+        max_length = s.real_max_length if s.real_max_length and real else s.max_length
+        steps = s.real_train_steps if s.real_train_steps is not None and real else s.train_steps
         base = dict(task=spec.name, kind=kind, source=source if kind in ("unified", "iterative") else None,
-                    model=size, method=s.method, steps=s.train_steps, epochs=s.train_epochs, batch=s.batch_size,
-                    lr=s.learning_rate, max_length=max_length, train_limit=s.train_limit,
+                    model=size, method=s.method, precision=s.precision, steps=steps, epochs=s.train_epochs,
+                    batch=s.batch_size, lr=s.learning_rate, max_length=max_length, train_limit=s.train_limit,
                     real_limit=s.real_limit, seed=s.seed, format=FORMAT_VERSION,
                     teacher=(s.teacher, s.teacher_n) if source == "teacher" else None)
         roles = ("qg", "qa") if kind == "iterative" else ("student",)
@@ -137,10 +139,11 @@ class SocraticLab:
                 out[role] = Path(json.loads(done.read_text())["model_dir"])
                 continue
             data = data or self.instances(task, kind, source)
-            config = TrainConfig.small(max_steps=s.train_steps, num_train_epochs=s.train_epochs,
+            config = TrainConfig.small(max_steps=steps, num_train_epochs=s.train_epochs,
                                        per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate,
-                                       max_length=max_length, warmup_steps=min(10, max(0, s.train_steps // 10)),
-                                       save_steps=max(s.train_steps, 50) if s.train_steps > 0 else 500)
+                                       max_length=max_length, warmup_steps=min(10, max(0, steps // 10)),
+                                       save_steps=max(steps, 50) if steps > 0 else 500,
+                                       precision=s.precision)
             result = fine_tune(size, data[role], output_dir=run_dir, method=s.method, config=config, seed=s.seed)
             write_json(done, {"model_dir": str(result.model_dir), "settings": key, "instances": len(data[role])})
             out[role] = Path(result.model_dir)

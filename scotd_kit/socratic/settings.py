@@ -16,6 +16,7 @@ class SocraticSettings:
     sizes: tuple                          # student models of the main table
     size_grid: tuple                      # QG / QA sizes of the size analysis
     method: str = "lora"                  # full | lora | qlora
+    precision: str = "auto"               # TrainConfig.precision: auto | fp32 | fp16 | bf16 (CPU: autocast)
     teacher: str | None = None            # teacher decompositions: a model name, "openai:<model>"; None = gold only
     teacher_n: int = 1
     teacher_max_new_tokens: int = 256
@@ -24,6 +25,7 @@ class SocraticSettings:
     real_limit: int | None = None         # demo: problems of the real GSM8K files (train and test each)
     real_max_length: int | None = None    # demo: max_length for the real files (longer than the stand-in's)
     train_steps: int = -1                 # optimizer steps (-1: train_epochs)
+    real_train_steps: int | None = None   # demo: optimizer steps on the real files (None: train_steps)
     train_epochs: float = 1.0
     batch_size: int = 8
     learning_rate: float = 1e-4
@@ -45,12 +47,15 @@ SETTINGS = {
         tasks=_STAND_IN, sizes=("tiny-gpt2",), size_grid=("tiny-gpt2", "tiny-llama"), method="full",
         teacher_max_new_tokens=24, train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
         step_limit=3, qg_max_new_tokens=12, qa_max_new_tokens=12, answer_max_new_tokens=24, decode_batch_size=4),
-    # sized for ~10-12 min of one cold notebook run on an idle 2-core CPU: LoRA steps of a 135M model
-    # cost seconds each there, so few steps on short sequences; the real GSM8K files at a tiny limit
+    # LoRA steps of a 135M model cost ~2.5 s each on an idle 2-core CPU in bf16 autocast (4.2 s in fp32), so
+    # 48 steps of 8 on short sequences (about 2 epochs of the question generator's 232 pairs: with 16 steps
+    # of 4 it asked one sub-question and stopped, 0 %; with these, 42.5 % on 40 problems); the real GSM8K
+    # files at a tiny limit, 8 steps (the same code path; a 135M model is not expected to solve them)
     "demo": SocraticSettings(
         tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
-        size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora",
-        train_limit=64, eval_limit=40, real_limit=16, real_max_length=384, train_steps=16, batch_size=4, learning_rate=1e-3,
+        size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora", precision="bf16",
+        train_limit=64, eval_limit=40, real_limit=16, real_max_length=384, train_steps=48, real_train_steps=8,
+        batch_size=8, learning_rate=1e-3,
         max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=96,
         decode_batch_size=16),
     "colab": SocraticSettings(
@@ -85,8 +90,8 @@ def _tuples(value):
 
 # what shapes a number, compared with the paper profile's; a cell is compared with a paper number only
 # when these hold (and its students are the paper's GPT-2 sizes)
-_COMPARED = ("method", "teacher", "teacher_n", "train_limit", "eval_limit", "real_limit", "real_max_length",
-             "train_steps", "train_epochs", "batch_size", "learning_rate", "max_length", "step_limit",
+_COMPARED = ("method", "precision", "teacher", "teacher_n", "train_limit", "eval_limit", "real_limit",
+             "real_max_length", "train_steps", "real_train_steps", "train_epochs", "batch_size", "learning_rate", "max_length", "step_limit",
              "qg_max_new_tokens", "qa_max_new_tokens", "answer_max_new_tokens")
 
 

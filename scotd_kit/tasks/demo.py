@@ -103,6 +103,15 @@ def _exemplars(task: str, make):
     return build
 
 
+def _pool_exemplars(task: str, make, shots: int = DEMO_SHOTS):
+    """The first ``shots`` examples of a pool of their own (never a train / validation / test example),
+    with their gold rationales (issue 11: exemplars are not taken from the training or evaluation slice)."""
+    def build() -> list[tuple[str, str, str]]:
+        rng = _rng(task, "exemplars", 0)
+        return [(ex.question, ex.meta["rationale"], ex.label) for ex in (make(rng, i, "exemplars") for i in range(shots))]
+    return build
+
+
 def _balanced_exemplars(task: str, make, shots: int = DEMO_SHOTS, labels: tuple = ("(a)", "(b)", "(c)")):
     """``shots`` exemplars from a pool of their own (never a train / validation / test example), their gold
     labels as even as the label set allows, in a shuffled order: a 135M teacher copies the label of
@@ -127,7 +136,7 @@ TASKS = (
     TaskSpec(name="demo_arith", description="offline demo: two-step arithmetic word problems (numeric answer)",
              answer_type=answers.NUMBER,
              generate=_generator("demo_arith", _arith), generated_splits=tuple(SIZES),
-             exemplars=_exemplars("demo_arith", _arith)),
+             exemplars=_pool_exemplars("demo_arith", _arith)),
     TaskSpec(name="demo_change", description="offline stand-in: who has the most/fewest after each one gains or "
                                              "loses some (3-way multiple choice; the answer needs computed counts)",
              answer_type=answers.CHOICE, labels=("(a)", "(b)", "(c)"),

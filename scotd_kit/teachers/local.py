@@ -18,27 +18,36 @@ class LocalTeacher:
     local = True
     tokens_exact = True      # a real tokenizer counts the dry run's tokens
 
-    def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int | None = None):
+    def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int | None = None,
+                 dtype: str | None = None):
         """``model``: a name :func:`scotd_kit.models.load_model` resolves, or a loaded model (then
         pass ``tokenizer`` and a ``name`` that identifies the weights: it is part of the corpus keys).
-        ``batch_size`` counts sequences decoded together (decode slots); None chooses it from free memory."""
+        ``batch_size`` counts sequences decoded together (decode slots); None chooses it from free memory.
+        ``dtype`` (a name: ``"bfloat16"``) loads a named model in that precision instead of the device's
+        preferred one; it is part of the teacher's id (its samples differ)."""
         if isinstance(model, str):
             # loaded on first use: a rerun whose corpus is complete never pays for the weights
             self._name_to_load, self._model, self._tokenizer = model, None, None
             self.model_name = name or model
         else:
+            if dtype is not None:
+                raise ValueError("dtype applies to a model the teacher loads by name, not to a loaded model")
             if tokenizer is None:
                 raise ValueError("LocalTeacher(model_object, ...) needs its tokenizer")
             self._name_to_load, self._model, self._tokenizer = None, model, tokenizer
             self._model.eval()
             self.model_name = name or getattr(model.config, "_name_or_path", None) or type(model).__name__
         self.batch_size = batch_size
+        self.dtype = dtype
 
     def _load(self) -> None:
         if self._model is None:
+            import torch
+
             from ..models import load_model
 
-            self._model, self._tokenizer = load_model(self._name_to_load)
+            self._model, self._tokenizer = load_model(self._name_to_load,
+                                                      dtype=getattr(torch, self.dtype) if self.dtype else None)
             self._model.eval()
 
     @property
@@ -55,7 +64,7 @@ class LocalTeacher:
     def id(self) -> str:
         # "+sb": prompts end at a token boundary (generate(space_boundary=True)); corpora sampled before
         # with a dangling "A: " space token are not mixed with these
-        return f"local:{self.model_name}+sb"
+        return f"local:{self.model_name}+sb" + (f"+{self.dtype}" if self.dtype else "")
 
     def __repr__(self) -> str:
         return f"LocalTeacher({self.model_name!r})"
