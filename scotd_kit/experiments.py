@@ -320,7 +320,7 @@ class Lab:
             result = evaluation.rescore(task, examples, [r for _, r in read_jsonl(records_path)],
                                         stored["decoding"], seed=p.seed)
         else:
-            model_obj, tok = self._load(model, dtype)
+            model_obj, tok = self._load(model, dtype) if dtype else self._load(model)
             result = evaluation.evaluate(model_obj, tok, task, examples, decoding=decoding, k=p.sc_k,
                                          temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
                                          demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)
@@ -330,7 +330,7 @@ class Lab:
     def _load(self, model: str | Path, dtype: str | None = None):
         """The model (in ``dtype``, a name, if given), on the GPU when there is one; the model held
         before is released first."""
-        key = f"{model}|{dtype}"
+        key = f"{model}|{dtype}" if dtype else str(model)
         if self._held is not None and self._held[0] == key:
             return self._held[1], self._held[2]
         self.release()

@@ -127,13 +127,13 @@ PROFILES = {
     # 17M student learns two-step arithmetic from written-out steps (gold CoT 40.5 % vs label-only 5 % on
     # 1,000 instances), so it trains on every instance the teacher covers, full fine-tuning, hundreds of steps
     "demo": Profile(
-        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.5, 4-shot) on the "
+        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.7, 4-shot) on the "
                                  "generated two-step arithmetic stand-in demo_arith, a random-initialised 17M "
                                  "student (small-llama) with full fine-tuning; not a reproduction",
         needs="nothing: offline, CPU",
         task_map={**_DEMO_TASKS, "commonsense_qa": "demo_arith", "openbookqa": "demo_arith", "quarel": "demo_arith"},
-        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.5, teacher_dtype="bfloat16",
-        teacher_max_new_tokens=64,
+        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7, teacher_dtype="bfloat16",
+        teacher_max_new_tokens=64, teacher_batch_size=64,
         student="small-llama", student_sizes=("tiny-llama", "small-llama"), method="full",
         train_limit=1000, eval_limit=200, task_limits={"imdb": {"train": 48, "eval": 48}, "sst2": {"eval": 100}},
         n_cots=4, n_grid=(1, 2, 4), n_ablation=6, fractions=(0.5, 1.0), downsample_k=2,

@@ -140,7 +140,7 @@ class FakeTeacher:
 def fakes(monkeypatch, tmp_path):
     teachers = []
 
-    def make(spec):
+    def make(spec, dtype=None):
         teachers.append(FakeTeacher(spec))
         return teachers[-1]
 

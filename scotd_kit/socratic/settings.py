@@ -50,14 +50,15 @@ SETTINGS = {
     # LoRA steps of a 135M model cost ~2.5 s each on an idle 2-core CPU in bf16 autocast (4.2 s in fp32), so
     # 48 steps of 8 on short sequences (about 2 epochs of the question generator's 232 pairs: with 16 steps
     # of 4 it asked one sub-question and stopped, 0 %; with these, 42.5 % on 40 problems); the real GSM8K
-    # files at a tiny limit, 8 steps (the same code path; a 135M model is not expected to solve them)
+    # files at a tiny limit, 8 steps (the same code path; a 135M model is not expected to solve them).
+    # 160 answer tokens: a unified stand-in trace is ~100 tokens (with 96, 19 of 40 were cut before the answer)
     "demo": SocraticSettings(
         tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
         size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora", precision="bf16",
-        train_limit=64, eval_limit=40, real_limit=16, real_max_length=384, train_steps=48, real_train_steps=8,
+        train_limit=64, eval_limit=100, real_limit=16, real_max_length=384, train_steps=48, real_train_steps=8,
         batch_size=8, learning_rate=1e-3,
-        max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=96,
-        decode_batch_size=16),
+        max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=160,
+        decode_batch_size=64),
     "colab": SocraticSettings(
         tasks=_PAPER_TASKS, sizes=("gpt2", "gpt2-medium"), size_grid=("gpt2", "gpt2-medium"), method="lora",
         eval_limit=500, train_steps=2000, batch_size=16, learning_rate=2e-4, max_length=512, decode_batch_size=32),
