@@ -204,8 +204,8 @@ def test_exemplars_match_scotd_and_score_correct_under_every_task():
         for x, r, y in get_exemplars(name):
             s = task.score(f"{r} So the answer is: {y}", Example("x", x, y, {}))
             assert s["strict_correct"] and s["flexible_correct"], (name, y)
-    demo = load_split("demo_arith", "train")[0]
-    assert get_exemplars("demo_arith")[0] == (demo.question, demo.meta["rationale"], demo.label)
+    demo = load_split("demo_compare", "train")[0]
+    assert get_exemplars("demo_compare")[0] == (demo.question, demo.meta["rationale"], demo.label)
     assert format_question("a?", ["x"]) == "a?\nAnswer Choices:\n(a) x"
 
 
