@@ -320,7 +320,7 @@ class Lab:
             result = evaluation.rescore(task, examples, [r for _, r in read_jsonl(records_path)],
                                         stored["decoding"], seed=p.seed)
         else:
-            model_obj, tok = self._load(model, dtype) if dtype else self._load(model)
+            model_obj, tok = self._load(model, dtype)
             result = evaluation.evaluate(model_obj, tok, task, examples, decoding=decoding, k=p.sc_k,
                                          temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
                                          demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)

@@ -124,8 +124,8 @@ PROFILES = {
         max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
     # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in (greedy ~37 % where
-    # the best constant answer gets ~6 %), with CoTs of ~54 tokens (48 cut them before the answer); a random
-    # 17M student learns two-step arithmetic from written-out steps (gold CoT 40.5 % vs label-only 5 % on
+    # the best constant answer gets ~6 %), with CoTs of ~54 tokens (48 cut them before the answer); a small
+    # random student learns two-step arithmetic from written-out steps (gold CoT 40.5 % vs label-only 5 % on
     # 1,000 instances), so it trains on every instance the teacher covers, full fine-tuning, hundreds of steps
     "demo": Profile(
         name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.7, 4-shot) on the "

@@ -193,7 +193,7 @@ def test_a_scorer_change_rescores_stored_generations(fakes, monkeypatch):
                 for i in range(len(prompts))]
 
     monkeypatch.setattr(evaluation, "generate", fake_generate)
-    monkeypatch.setattr(Lab, "_load", lambda self, model: (None, None))
+    monkeypatch.setattr(Lab, "_load", lambda self, model, dtype=None: (None, None))
     first = lab.accuracy("tiny-gpt2", "commonsense_qa")
     assert calls == [4] and lab.accuracy("tiny-gpt2", "commonsense_qa") == first and calls == [4]
     monkeypatch.setattr(evaluation, "SCORER_VERSION", "test-next")
