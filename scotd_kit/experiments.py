@@ -334,14 +334,7 @@ class Lab:
         if self._held is not None and self._held[0] == key:
             return self._held[1], self._held[2]
         self.release()
-        if dtype:
-            import torch
-
-            from .models import load_model
-
-            model_obj, tok = load_model(str(model), dtype=getattr(torch, dtype))
-        else:
-            model_obj, tok = load_any(model)
+        model_obj, tok = load_any(model, dtype=dtype)
         if not getattr(model_obj, "is_loaded_in_4bit", False) and not getattr(model_obj, "is_loaded_in_8bit", False):
             model_obj.to(device())
         self._held = (key, model_obj, tok)
@@ -435,8 +428,9 @@ def _demo_block(demos, cot: bool) -> str:
     return few_shot_block([(x, r if cot else "", y) for x, r, y in demos])
 
 
-def load_any(model: str | Path):
-    """A model name or a fine-tuned student directory (full model or LoRA adapter)."""
+def load_any(model: str | Path, *, dtype: str | None = None):
+    """A model name or a fine-tuned student directory (full model or LoRA adapter); ``dtype`` (a name)
+    for a model loaded by name, None for the device's preferred one."""
     from .training import STUDENT_FILE, load_student
 
     path = Path(model)
@@ -444,7 +438,7 @@ def load_any(model: str | Path):
         return load_student(path)
     from .models import load_model
 
-    return load_model(str(model))
+    return load_model(str(model), dtype=dtype)
 
 
 def teacher_from_spec(spec: str, *, dtype: str | None = None):

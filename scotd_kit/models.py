@@ -247,9 +247,14 @@ def lora_config(lora: Any):
 
 def load_model(name_or_path: str | os.PathLike, *, quantization: str | None = None, lora: Any = None,
                dtype=None, device_map=None, gradient_checkpointing: bool = False):
-    """Load ``(model, tokenizer)``; see the module docstring for the names it accepts."""
+    """Load ``(model, tokenizer)``; see the module docstring for the names it accepts. ``dtype``: a torch
+    dtype or its name (``"bfloat16"``); None: :func:`preferred_dtype`."""
     from transformers import AutoModelForCausalLM
 
+    if isinstance(dtype, str):
+        import torch
+
+        dtype = getattr(torch, dtype)
     path = resolve(name_or_path)
     tok = load_tokenizer(path)
     kwargs: dict[str, Any] = {"dtype": dtype or preferred_dtype()}

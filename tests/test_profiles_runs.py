@@ -260,7 +260,7 @@ def test_one_model_in_memory_on_the_device_and_released_before_a_student_trains(
             return self
 
     loads = []
-    monkeypatch.setattr(experiments, "load_any", lambda m: loads.append(m) or (Model(), "tok"))
+    monkeypatch.setattr(experiments, "load_any", lambda m, dtype=None: loads.append(m) or (Model(), "tok"))
     lab = Lab("smoke")
     model, _ = lab._load("a")
     assert model.device == experiments.device() and lab._load("a")[0] is model and loads == ["a"]

@@ -42,12 +42,9 @@ class LocalTeacher:
 
     def _load(self) -> None:
         if self._model is None:
-            import torch
-
             from ..models import load_model
 
-            self._model, self._tokenizer = load_model(self._name_to_load,
-                                                      dtype=getattr(torch, self.dtype) if self.dtype else None)
+            self._model, self._tokenizer = load_model(self._name_to_load, dtype=self.dtype)
             self._model.eval()
 
     @property
