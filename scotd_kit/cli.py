@@ -20,11 +20,11 @@ def _reproduce(args) -> int:
     try:
         parameters = dict(parse_parameter(p) for p in args.parameters)
         summary = reproduce(args.profile, args.notebooks or None, output_dir=args.output_dir,
-                            executed_dir=args.executed_dir, parameters=parameters)
+                            executed_dir=args.executed_dir, parameters=parameters, suite=args.suite)
     except (UnknownNotebookError, PermissionError, ValueError) as e:   # a usage error: a sentence, not a traceback
         print(f"scotd-kit reproduce: error: {e}", file=sys.stderr)
         return 2
-    print(f"summary: {summary.output_dir / 'summary.md'}")
+    print(f"summary: {summary.summary_path}")
     for run in summary.failed:
         print(f"FAILED {run.name}: {run.error} (executed copy: {run.executed})")
     return 1 if summary.failed else 0
@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("tasks", help="list the task specs").set_defaults(func=_tasks)
     rep = sub.add_parser("reproduce", help="run the notebooks through papermill under a profile")
     rep.add_argument("--profile", default="demo", choices=["smoke", "demo", "colab", "paper"])
-    rep.add_argument("notebooks", nargs="*", help="notebook names or globs (default: all)")
+    rep.add_argument("notebooks", nargs="*", help="notebook names or globs (default: all of the suite)")
+    rep.add_argument("--suite", default="all", choices=["all", "scotd", "socratic"],
+                     help="SCoTD's notebooks, the Socratic CoT ones, or both (make demo: scotd)")
     rep.add_argument("--output-dir", default="figures", help="tables and figures go to OUTPUT_DIR/PROFILE")
     rep.add_argument("--executed-dir", default=None, help="executed notebooks (default runs/executed/PROFILE)")
     rep.add_argument("-p", "--parameter", dest="parameters", action="append", default=[], metavar="NAME=VALUE",

@@ -26,13 +26,13 @@ import os
 from pathlib import Path
 
 from .io import write_json
+from .models import model_key
 from .paths import cache_dir
 from .profiles import Profile, differences_from_paper, get_profile
 from .tasks import get_task, load_split
 
 SETTINGS = ("few_shot", "full")
 TRAININGS = ("label_only", "greedy_cot", "scotd")
-STRATEGIES = ("random", "diversity", "likelihood", "open_endedness")
 STUDENT_RUN_FILE = "lab.json"   # the Lab's record beside fine_tune's own result.json (never the same file)
 
 
@@ -68,8 +68,11 @@ def free_memory() -> None:
 
 
 class Lab:
-    def __init__(self, profile: str | Profile = "demo", runs_dir: str | Path | None = None, **overrides):
-        self.profile = get_profile(profile, **overrides)
+    def __init__(self, profile: str | Profile = "demo", runs_dir: str | Path | None = None,
+                 notebook: str | None = None, **overrides):
+        # ``notebook``: the profile's own settings for that notebook apply first, the caller's overrides win
+        base = get_profile(profile)
+        self.profile = get_profile(base, **{**base.for_notebook(notebook), **overrides})
         # SCOTD_RUNS_DIR lets a batch run (or the tests) keep its runs apart from the user's cache
         root = runs_dir or os.environ.get("SCOTD_RUNS_DIR") or cache_dir() / "runs"
         self.root = Path(root) / self.profile.name
@@ -267,7 +270,7 @@ class Lab:
                                                               demonstrations=demonstrations)]
         config = self.train_config()
         base = student or p.student
-        key = dict(student=str(base), method=p.method, seed=p.seed, config=config.shaping_settings(),
+        key = dict(student=model_key(base), method=p.method, seed=p.seed, config=config.shaping_settings(),
                    data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
         out = self.root / "students" / settings_hash("student", key)
         done = out / STUDENT_RUN_FILE
@@ -302,7 +305,7 @@ class Lab:
         sc = decoding == "self_consistency"
         # the profile's teacher is evaluated in the precision it samples in (teacher_dtype)
         dtype = p.teacher_dtype if str(model) == p.teacher else None
-        key = dict(model=str(model), task=task, split=p.split(task, split), decoding=decoding,
+        key = dict(model=model_key(model), task=task, split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
                    # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11

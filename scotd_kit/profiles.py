@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from .curation import STRATEGIES
+
 PAPER_TASKS = ("commonsense_qa", "quarel", "openbookqa")
 
 
@@ -58,9 +60,10 @@ class Profile:
     task_limits: dict = field(default_factory=dict)
     n_cots: int = 30                            # CoTs per instance (SCoTD's N)
     n_grid: tuple = (1, 5, 10, 20, 30)          # Fig. 2 / Table 3(b)
-    n_ablation: int = 50                        # the N=50 ablation row (SCoTD: no gain over 30)
+    n_ablation: int | None = 50                 # the N=50 ablation row (SCoTD: no gain over 30); None: not run
     fractions: tuple = (0.2, 0.4, 0.6, 0.8, 1.0)  # Fig. 3
     downsample_k: int = 5                       # Fig. 7
+    strategies: tuple = STRATEGIES              # Fig. 7's downsampling strategies
     # training: a TrainConfig recipe ("paper" | "small") and TrainConfig's own names on top of it
     train_recipe: str = "small"
     max_steps: int = -1
@@ -76,6 +79,11 @@ class Profile:
     multitask: tuple = ("anli_r3", "commonsense_qa", "openbookqa")   # Fig. 6 training tasks
     unseen_task: str = "sst2"
     seed: int = 0
+    # notebook name -> settings that notebook runs with instead of the above (a user's overrides still win);
+    # the demo keeps the figures whose effect a 2-core CPU cannot show (student size, IMDB, unseen task) cheap
+    notebook_settings: dict = field(default_factory=dict)
+    # notebook name -> what its figure does and does not show at this profile's scale (summary.md says it)
+    notebook_notes: dict = field(default_factory=dict)
 
     def task(self, paper_task: str) -> str:
         """The task run for ``paper_task`` under this profile."""
@@ -92,6 +100,10 @@ class Profile:
 
     def settings(self) -> dict:
         return asdict(self)
+
+    def for_notebook(self, notebook: str | None) -> dict:
+        """The settings ``notebook`` runs with on top of this profile's (empty: none of its own)."""
+        return dict(self.notebook_settings.get(notebook, {})) if notebook else {}
 
     def train_overrides(self) -> dict:
         """The ``TrainConfig`` fields this profile sets on top of its recipe."""
@@ -123,23 +135,56 @@ PROFILES = {
         train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), n_ablation=4, fractions=(0.5, 1.0), downsample_k=2,
         max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
-    # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in (greedy ~37 % where
-    # the best constant answer gets ~6 %), with CoTs of ~54 tokens (48 cut them before the answer); a small
-    # random student learns two-step arithmetic from written-out steps (gold CoT 40.5 % vs label-only 5 % on
-    # 1,000 instances), so it trains on every instance the teacher covers, full fine-tuning, hundreds of steps
+    # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in, with CoTs of ~54 tokens
+    # (48 cut them before the answer); a small random student learns two-step arithmetic from written-out steps
+    # (gold CoT 40.5 % vs label-only 5 % on 1,000 instances) and only from the instances the teacher gets right
+    # (about a third), so the demo samples at T=0.3 (twice T=0.7's correct CoTs) over 1,400 instances; the
+    # figures whose effect a CPU cannot show run small (notebook_settings) and the summary says so (notebook_notes)
     "demo": Profile(
-        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.7, 4-shot) on the "
+        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.3, 4-shot) on the "
                                  "generated two-step arithmetic stand-in demo_arith, a random-initialised 3.5M-weight "
-                                 "student (small-llama) with full fine-tuning; not a reproduction",
+                                 "student (small-llama) with full fine-tuning in bf16 autocast; not a reproduction",
         needs="nothing: offline, CPU",
         task_map={**_DEMO_TASKS, "commonsense_qa": "demo_arith", "openbookqa": "demo_arith", "quarel": "demo_arith"},
-        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.7, teacher_dtype="bfloat16",
-        teacher_max_new_tokens=64, teacher_batch_size=64,
-        student="small-llama", student_sizes=("tiny-llama", "small-llama"), method="full",
-        train_limit=1000, eval_limit=200, task_limits={"imdb": {"train": 48, "eval": 48}, "sst2": {"eval": 100}},
-        n_cots=4, n_grid=(1, 2, 4), n_ablation=6, fractions=(0.5, 1.0), downsample_k=2,
+        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.3, teacher_dtype="bfloat16",
+        teacher_max_new_tokens=64, teacher_batch_size=128,
+        student="small-llama", student_sizes=("mini-llama", "small-llama"), method="full",
+        train_limit=1400, eval_limit=200, task_limits={"imdb": {"train": 32, "eval": 48}, "sst2": {"eval": 100}},
+        n_cots=4, n_grid=(1, 2, 4), n_ablation=None, fractions=(0.5, 1.0), downsample_k=2,
         max_steps=400, warmup_steps=20, per_device_train_batch_size=16, learning_rate=1e-3, max_length=256,
-        student_max_new_tokens=80, sc_k=5, multitask=("demo_arith",)),
+        train_args={"precision": "bf16"},   # 1.44x faster per step on this CPU (avx512_bf16)
+        student_max_new_tokens=80, sc_k=5, multitask=("demo_arith",),
+        notebook_settings={
+            "fig3_data_scaling": {"n_grid": (4,)},                      # label-only and N=4 at 50 % and 100 %
+            "fig5_imdb_contrast": {"max_steps": 30, "warmup_steps": 3},  # 32 reviews: ~15 epochs
+            "fig6_unseen_task": {"train_limit": 160, "max_steps": 80, "warmup_steps": 8},
+            "table3b_cots_per_instance": {"n_grid": (1, 4)},          # Fig. 2 keeps N=2 (full setting)
+            "fig7_downsampling": {"strategies": ("random", "likelihood")},
+        },
+        notebook_notes={
+            "fig3_data_scaling": "label-only and SCoTD N=4 at 50 % and 100 % of the 1,400 instances (the N=1 and "
+                                 "N=2 lines are left out at demo scale); the paper's finding is that SCoTD's lead "
+                                 "holds as data shrinks -- here the SCoTD student learns only from the instances its "
+                                 "teacher gets right (about a third), so the figure shows how both students scale at "
+                                 "demo size, to be read with their intervals, not that finding.",
+            "fig4_student_size": "two random-initialised sizes (mini-llama 0.5M weights, small-llama 3.5M) trained "
+                                 "from scratch; the paper's finding (SCoTD helps pre-trained OPT students from 125M "
+                                 "to 1.3B, more as they grow) cannot show here: the figure shows the pipeline across "
+                                 "sizes, not that finding.",
+            "fig5_imdb_contrast": "32 real IMDB training reviews, 30 steps, 48 examples of each test set, a "
+                                  "random-initialised student reading reviews cut to 256 tokens: it cannot learn "
+                                  "sentiment from so little, so the figure shows the pipeline on the real IMDB and "
+                                  "contrast-set files, not the paper's robustness gain.",
+            "fig6_unseen_task": "multitask students trained on demo_arith alone (160 instances, 80 steps) and tested "
+                                "on SST-2 with demonstrations: a random-initialised student that never saw English "
+                                "sentiment cannot transfer to it; the figure shows the MetaICL-style pipeline and "
+                                "the share of answers outside SST-2's label set, not the paper's unseen-task gain.",
+            "fig7_downsampling": "two of the four strategies (random, likelihood) at k=2 of N=4 CoTs: at this N the "
+                                 "strategies choose among 1-4 correct CoTs per instance, so their differences are "
+                                 "expected to be within noise.",
+            "table3b_cots_per_instance": "few-shot students at N=1 and N=4 only (Fig. 2 has N=2, full setting); the "
+                                         "N=50 ablation row is not run at demo scale (N=4 is the demo's largest).",
+        }),
     "colab": Profile(
         name="colab", description="one T4-class GPU: the papers' tasks, SCoTD's released corpora, OPT-125M/350M "
                                   "students with LoRA, SCoTD's recipe cut to 2,000 steps, 10-sample self-consistency",

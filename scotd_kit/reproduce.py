@@ -22,6 +22,15 @@ from .io import atomic_write_text
 from .report import markdown_table
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+# the two papers' notebooks run apart (``make demo`` / ``make demo-socratic``), each with its own summary file
+SUITES = ("all", "scotd", "socratic")
+SUMMARY_STEM = {"all": "summary", "scotd": "summary", "socratic": "socratic_summary"}
+
+
+def in_suite(stem: str, suite: str) -> bool:
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    return suite == "all" or stem.startswith("socratic_") == (suite == "socratic")
 # names of secrets (api_key, hf_token, password...), not settings that merely mention tokens (max_new_tokens)
 _SECRET = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth)(_|$)", re.I)
 _CREDENTIAL_URL = re.compile(r"://[^/\s@]+@|[?&][^=&\s]*(key|token|secret|password|sig)[^=&\s]*=", re.I)
@@ -44,6 +53,11 @@ class Summary:
     overrides: dict = field(default_factory=dict)
     socratic: dict = field(default_factory=dict)     # the Socratic notebooks' settings overrides
     claims_seconds: float = 0.0
+    suite: str = "all"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.output_dir / f"{SUMMARY_STEM[self.suite]}.md"
 
     @property
     def failed(self) -> list[NotebookRun]:
@@ -54,8 +68,10 @@ class UnknownNotebookError(FileNotFoundError):
     """A selected name or glob matches no notebook; the message lists the names there are."""
 
 
-def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None = None) -> list[Path]:
-    paths = sorted(p for p in Path(notebooks_dir).glob("*.ipynb") if not p.name.startswith("_"))
+def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None = None,
+                   suite: str = "all") -> list[Path]:
+    paths = sorted(p for p in Path(notebooks_dir).glob("*.ipynb")
+                   if not p.name.startswith("_") and in_suite(p.stem, suite))
     if select:
         # every name must match: a typo would otherwise silently run fewer notebooks
         unknown = [s for s in select if not any(fnmatch.fnmatch(p.stem, s) or p.stem == s for p in paths)]
@@ -130,19 +146,21 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
 
 def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir: str | Path = "figures",
               executed_dir: str | Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
-              parameters: dict | None = None, progress: bool = True, claims: bool | None = None) -> Summary:
-    """Run the selected notebooks (all by default) and write ``summary.md`` / ``summary.csv``.
+              parameters: dict | None = None, progress: bool = True, claims: bool | None = None,
+              suite: str = "all") -> Summary:
+    """Run the selected notebooks (all of ``suite`` by default) and write ``summary.md`` / ``summary.csv``
+    (``socratic_summary.*`` for the Socratic suite).
 
     ``claims``: also check SCoTD's central claims on the notebooks' runs and write ``claims.csv``
-    (:mod:`scotd_kit.claims`); ``None``: when every notebook runs under the ``smoke`` or ``demo`` profile
-    (there the students they need are the notebooks' own, so nothing new is trained)."""
+    (:mod:`scotd_kit.claims`); ``None``: when every SCoTD notebook runs under the ``smoke`` or ``demo``
+    profile (there the students they need are the notebooks' own, so nothing new is trained)."""
     from tqdm.auto import tqdm
 
     out = Path(output_dir) / profile
     executed = Path(executed_dir) if executed_dir else Path("runs") / "executed" / profile
     summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}),
-                      socratic=dict((parameters or {}).get("socratic") or {}))
-    notebooks = list_notebooks(notebooks_dir, select)
+                      socratic=dict((parameters or {}).get("socratic") or {}), suite=suite)
+    notebooks = list_notebooks(notebooks_dir, select, suite)
     check_writable(out, executed)
     bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
     for path in bar:
@@ -151,7 +169,7 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
         summary.runs.append(run)
         status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
         bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
-    if claims if claims is not None else (not select and profile in ("smoke", "demo")):
+    if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
         summary.claims_seconds = write_claims(summary)
     write_summary(summary)
     return summary
@@ -184,6 +202,10 @@ def profile_header(summary: Summary) -> str:
     lines = [f"**What this is**: {base.description}.", f"**Needs**: {base.needs}."]
     if summary.overrides:
         lines.append("**Overridden**: " + ", ".join(f"`{k}={v!r}`" for k, v in summary.overrides.items()) + ".")
+    if prof.notebook_settings and summary.suite != "socratic":
+        lines.append("**Per-notebook settings** (on top of the above): " + "; ".join(
+            f"{nb}: " + ", ".join(f"`{k}={v!r}`" for k, v in own.items()) for nb, own in prof.notebook_settings.items())
+            + ".")
     differs = differences_from_paper(prof)
     lines.append("**Settings**: the paper's (numbers below are compared)." if not differs else
                  "**Settings differ from the paper's**: " + "; ".join(differs) +
@@ -204,22 +226,36 @@ def profile_header(summary: Summary) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def scale_notes(summary: Summary) -> str:
+    """What the profile's figures show and do not show at its scale, for the notebooks this run ran."""
+    from .profiles import PROFILES
+
+    notes = getattr(PROFILES.get(summary.profile), "notebook_notes", {})
+    ran = [r.name for r in summary.runs if r.name in notes]
+    if not ran:
+        return ""
+    return ("## What the figures show at this scale\n\n" + "".join(f"- **{name}**: {notes[name]}\n" for name in ran)
+            + "\n")
+
+
 def write_summary(summary: Summary) -> None:
-    """Gather every ``*.cells.json`` under the output dir into summary.csv / summary.md."""
+    """Gather the suite's ``*.cells.json`` under the output dir into summary.csv / summary.md."""
     import pandas as pd
 
     out = summary.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    cells = [row for p in sorted(out.glob("*.cells.json")) for row in json.loads(p.read_text())]
+    cells = [row for p in sorted(out.glob("*.cells.json")) if in_suite(p.name, summary.suite)
+             for row in json.loads(p.read_text())]
     frame = pd.DataFrame(cells)
-    atomic_write_text(out / "summary.csv", frame.to_csv(index=False))
+    atomic_write_text(summary.summary_path.with_suffix(".csv"), frame.to_csv(index=False))
     runs = pd.DataFrame([{"notebook": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
                          for r in summary.runs])
     total = sum(r.seconds for r in summary.runs) + summary.claims_seconds
     claims_md = out / "claims.md"
     claims = ("## SCoTD's central claims at this profile's scale (claims.csv)\n\n" + claims_md.read_text() + "\n"
-              if claims_md.exists() else "")
-    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + claims + profile_header(summary) +
+              if claims_md.exists() and summary.suite != "socratic" else "")
+    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + claims + scale_notes(summary) +
+            profile_header(summary) +
             f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min"
             f" (claims: {summary.claims_seconds:.0f} s).\n"
             "A `diff` to the paper appears only where the kit ran the paper's own task with the paper's settings; "
@@ -228,4 +264,4 @@ def write_summary(summary: Summary) -> None:
             "\n## Cells\n\n" + (markdown_table(frame.drop(columns=["ci_low", "ci_high", "not_comparable",
                                                                  "unavailable"], errors="ignore"))
                                 if len(frame) else "(none)\n"))
-    atomic_write_text(out / "summary.md", text)
+    atomic_write_text(summary.summary_path, text)

@@ -106,8 +106,12 @@ def test_demo_tokenizer_is_deterministic_compact_and_lossless():
     assert ours <= 1.1 * theirs                                # the demo tasks' text in as few tokens
 
 
-def test_small_llama_uses_the_demo_tokenizer():
-    model, tok = models.load_model("small-llama")
-    assert len(tok) == model.config.vocab_size < 1100
-    assert model.config.eos_token_id == tok.eos_token_id and tok.pad_token is not None
-    assert sum(p.numel() for p in model.parameters()) < 5e6
+def test_demo_students_use_the_demo_tokenizer():
+    sizes = {}
+    for name in ("mini-llama", "small-llama"):
+        model, tok = models.load_model(name)
+        assert len(tok) == model.config.vocab_size < 1100
+        assert model.config.eos_token_id == tok.eos_token_id and tok.pad_token is not None
+        sizes[name] = sum(p.numel() for p in model.parameters())
+    assert sizes["small-llama"] < 5e6
+    assert sizes["mini-llama"] < sizes["small-llama"] / 4      # Fig. 4's smaller size is several times smaller

@@ -50,7 +50,62 @@ def test_a_profile_limits_each_task_it_names_apart():
     lab = Lab("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
     assert len(lab.examples("gsm8k", "train")) == 9 and len(lab.examples("gsm8k")) == 5   # gsm8k -> demo_arith
     assert len(lab.examples("commonsense_qa", "train")) == 6 == lab.profile.train_limit     # the others keep theirs
-    assert get_profile("demo").limit("imdb", "train") == 48 and get_profile("demo").limit("demo_arith", "eval") == 200
+    assert get_profile("demo").limit("imdb", "train") == 32 and get_profile("demo").limit("demo_arith", "eval") == 200
+
+
+def test_a_notebooks_own_settings_apply_under_the_callers_overrides():
+    base = get_profile("smoke", notebook_settings={"fig7_downsampling": {"max_steps": 7, "strategies": ["random"]}})
+    lab = Lab(base, notebook="fig7_downsampling")
+    assert lab.profile.max_steps == 7 and lab.profile.strategies == ("random",)
+    assert Lab(base, notebook="fig7_downsampling", max_steps=2).profile.max_steps == 2     # the caller's win
+    assert Lab(base, notebook="fig2_cots_per_instance").profile.max_steps == base.max_steps == Lab(base).profile.max_steps
+
+
+def test_the_demos_notebook_settings_name_real_notebooks_and_settings():
+    from scotd_kit.profiles import PROFILES, profile_fields
+    from scotd_kit.reproduce import list_notebooks
+
+    notebooks = {p.stem for p in list_notebooks(suite="scotd")}
+    for profile in PROFILES.values():
+        for name, own in profile.notebook_settings.items():
+            assert name in notebooks and own and set(own) <= profile_fields(), (profile.name, name)
+            get_profile(profile, **own)      # the values are accepted as settings
+
+
+def test_the_two_papers_notebooks_run_as_two_suites(tmp_path):
+    from scotd_kit import reproduce as rep
+
+    everything = {p.stem for p in rep.list_notebooks()}
+    scotd, socratic = ({p.stem for p in rep.list_notebooks(suite=s)} for s in ("scotd", "socratic"))
+    assert scotd | socratic == everything and not scotd & socratic
+    assert socratic == {n for n in everything if n.startswith("socratic_")} and "fig2_cots_per_instance" in scotd
+    assert rep.Summary("demo", tmp_path, suite="socratic").summary_path == tmp_path / "socratic_summary.md"
+    assert rep.Summary("demo", tmp_path, suite="scotd").summary_path == tmp_path / "summary.md"
+    with pytest.raises(ValueError, match="unknown suite"):
+        rep.list_notebooks(suite="scot")
+
+
+def test_the_summary_says_what_the_demos_figures_cannot_show(tmp_path):
+    from scotd_kit import reproduce as rep
+    from scotd_kit.profiles import PROFILES
+
+    notes = PROFILES["demo"].notebook_notes
+    assert {"fig4_student_size", "fig5_imdb_contrast", "fig6_unseen_task"} <= set(notes)   # issue 11's three
+    summary = rep.Summary("demo", tmp_path, suite="scotd",
+                          runs=[rep.NotebookRun(n, True, 1.0, "") for n in ("fig4_student_size", "fig2_cots_per_instance")])
+    rep.write_summary(summary)
+    text = (tmp_path / "summary.md").read_text()
+    assert notes["fig4_student_size"] in text and notes["fig5_imdb_contrast"] not in text   # the notebooks run
+
+
+def test_a_new_demo_tokenizer_makes_new_students_and_evaluations(monkeypatch):
+    from scotd_kit import models
+
+    before = {n: models.model_key(n) for n in ("small-llama", "tiny-gpt2", "smollm2-135m-instruct")}
+    monkeypatch.setattr(models, "DEMO_BPE_VERSION", models.DEMO_BPE_VERSION + 1)
+    assert models.model_key("small-llama") != before["small-llama"]                 # its build changed
+    assert models.model_key("tiny-gpt2") == before["tiny-gpt2"]                     # GPT-2's BPE did not
+    assert before["smollm2-135m-instruct"] == "smollm2-135m-instruct"               # a real model: its name
 
 
 def test_demo_arith_exemplars_come_from_a_pool_of_their_own():
@@ -275,12 +330,14 @@ def test_cli_passes_parameters_to_reproduce(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake(profile, select, output_dir, executed_dir, parameters):
-        seen.update(profile=profile, parameters=parameters)
+    def fake(profile, select, output_dir, executed_dir, parameters, suite):
+        seen.update(profile=profile, parameters=parameters, suite=suite)
         return rep.Summary(profile, tmp_path)
 
     monkeypatch.setattr(rep, "reproduce", fake)
     assert cli.main(["reproduce", "--profile", "colab", "-p", "max_steps=10", "-p", "tasks=[quarel]",
                      "-p", "task=quarel"]) == 0
-    assert seen == {"profile": "colab", "parameters": {"max_steps": 10, "tasks": ["quarel"], "task": "quarel"}}
+    assert seen == {"profile": "colab", "parameters": {"max_steps": 10, "tasks": ["quarel"], "task": "quarel"},
+                    "suite": "all"}
+    assert cli.main(["reproduce", "--suite", "socratic"]) == 0 and seen["suite"] == "socratic"
     assert cli.main(["reproduce", "-p", "nonsense"]) == 2

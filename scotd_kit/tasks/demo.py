@@ -50,8 +50,10 @@ def _arith(rng: random.Random, i: int, split: str) -> Example:
     question = (f"{name} has {start} {thing}. {name} gets {gain} more {thing} and then gives {loss} to {other}. "
                 f"How many {thing} does {name} have now?")
     mid, end = start + gain, start + gain - loss
-    rationale = (f"{name} starts with {start} {thing}. After getting {gain} more, {name} has {start} + {gain} = {mid}. "
-                 f"After giving away {loss}, {name} has {mid} - {loss} = {end}.")
+    # terse but still one step per sentence: the teacher gets as many right as with "Liam starts with 16
+    # cookies. After getting 3 more, ..." (27 % vs 29 % of samples, 43 % coverage either way) in 41 tokens
+    # instead of 54, sampling 1.5x faster (docs/demo_design.md section 5)
+    rationale = f"{name} has {start} + {gain} = {mid}. After giving away {loss}, {name} has {mid} - {loss} = {end}."
     return Example(id=f"arith-{split}-{i}", question=question, label=str(end), meta={"rationale": rationale})
 
 
@@ -85,10 +87,10 @@ def _change(rng: random.Random, i: int, split: str, k: int = 3) -> Example:
                    meta={"labels": labels, "choice_texts": names, "rationale": rationale})
 
 
-def _generator(task: str, make):
+def _generator(task: str, make, sizes: dict = SIZES):
     def generate(split: str, seed: int) -> list[Example]:
         rng = _rng(task, split, seed)
-        return [make(rng, i, split) for i in range(SIZES[split])]
+        return [make(rng, i, split) for i in range(sizes[split])]   # a longer split keeps the shorter one's start
     return generate
 
 
@@ -104,12 +106,14 @@ def _exemplars(task: str, make):
     return build
 
 
-def _pool_exemplars(task: str, make, shots: int = DEMO_SHOTS):
-    """The first ``shots`` examples of a pool of their own (never a train / validation / test example),
-    with their gold rationales (issue 11: exemplars are not taken from the training or evaluation slice)."""
+def _pool_exemplars(task: str, make, shots: int = DEMO_SHOTS, group: int = 0):
+    """The ``group``-th run of ``shots`` examples of a pool of their own (never a train / validation / test
+    example), with their gold rationales (issue 11: exemplars are not taken from the training or evaluation
+    slice)."""
     def build() -> list[tuple[str, str, str]]:
         rng = _rng(task, "exemplars", 0)
-        return [(ex.question, ex.meta["rationale"], ex.label) for ex in (make(rng, i, "exemplars") for i in range(shots))]
+        pool = [make(rng, i, "exemplars") for i in range(shots * (group + 1))]
+        return [(ex.question, ex.meta["rationale"], ex.label) for ex in pool[shots * group:]]
     return build
 
 
@@ -136,8 +140,13 @@ TASKS = (
              exemplars=_exemplars("demo_compare", _compare)),
     TaskSpec(name="demo_arith", description="offline demo: two-step arithmetic word problems (numeric answer)",
              answer_type=answers.NUMBER,
-             generate=_generator("demo_arith", _arith), generated_splits=tuple(SIZES), eval_split="test",
-             exemplars=_pool_exemplars("demo_arith", _arith)),
+             # more training questions than the other stand-ins: the demo's students learn from the ones the
+             # teacher gets right (about a third), so coverage, not N, limits them (docs/demo_design.md section 5)
+             generate=_generator("demo_arith", _arith, {**SIZES, "train": 2000}), generated_splits=tuple(SIZES),
+             eval_split="test",
+             # group 3 of the pool's first 8: the teacher's best correct-CoT yield on 80 validation questions
+             # (16.9 % of samples against 11.6-16.6 %; docs/demo_design.md section 5)
+             exemplars=_pool_exemplars("demo_arith", _arith, group=3)),
     TaskSpec(name="demo_change", description="offline stand-in: who has the most/fewest after each one gains or "
                                              "loses some (3-way multiple choice; the answer needs computed counts)",
              answer_type=answers.CHOICE, labels=("(a)", "(b)", "(c)"),
