@@ -50,7 +50,7 @@ def test_a_profile_limits_each_task_it_names_apart():
     lab = Lab("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
     assert len(lab.examples("gsm8k", "train")) == 9 and len(lab.examples("gsm8k")) == 5   # gsm8k -> demo_arith
     assert len(lab.examples("commonsense_qa", "train")) == 6 == lab.profile.train_limit     # the others keep theirs
-    assert get_profile("demo").limit("imdb", "train") == 32 and get_profile("demo").limit("demo_arith", "eval") == 200
+    assert get_profile("demo").limit("imdb", "train") == 24 and get_profile("demo").limit("demo_arith", "eval") == 200
 
 
 def test_a_notebooks_own_settings_apply_under_the_callers_overrides():
