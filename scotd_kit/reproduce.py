@@ -31,6 +31,8 @@ def in_suite(stem: str, suite: str) -> bool:
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
     return suite == "all" or stem.startswith("socratic_") == (suite == "socratic")
+
+
 # names of secrets (api_key, hf_token, password...), not settings that merely mention tokens (max_new_tokens)
 _SECRET = re.compile(r"(^|_)(api_?key|key|secret|password|passwd|token|auth)(_|$)", re.I)
 _CREDENTIAL_URL = re.compile(r"://[^/\s@]+@|[?&][^=&\s]*(key|token|secret|password|sig)[^=&\s]*=", re.I)
