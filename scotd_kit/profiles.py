@@ -135,8 +135,8 @@ PROFILES = {
         train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), n_ablation=4, fractions=(0.5, 1.0), downsample_k=2,
         max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
-    # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in, with CoTs of ~54 tokens
-    # (48 cut them before the answer); a small random student learns two-step arithmetic from written-out steps
+    # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in, with CoTs of ~41 tokens
+    # (64 new tokens; 48 cut the older 54-token ones); a small random student learns two-step arithmetic from steps
     # (gold CoT 40.5 % vs label-only 5 % on 1,000 instances) and only from the instances the teacher gets right
     # (about a third), so the demo samples at T=0.3 (twice T=0.7's correct CoTs) over 1,400 instances; the
     # figures whose effect a CPU cannot show run small (notebook_settings) and the summary says so (notebook_notes)
