@@ -97,6 +97,15 @@ class Lab:
         limit = p.limit(task.name, "train" if split == p.train_split else "eval")
         return load_split(task, p.split(task.name, split), limit=limit, seed=p.seed)
 
+    def chance(self, paper_task: str, split: str | None = None) -> float | None:
+        """Guessing's accuracy in percent on the examples results are reported on: 1 / |labels| for a
+        closed-set task, the best constant answer's share for numbers (None without examples)."""
+        from .claims import chance_of
+
+        golds = [str(e.label) for e in self.examples(paper_task, split)]
+        c = chance_of(get_task(self.profile.task(paper_task)), golds)
+        return None if c is None else 100 * c
+
     def exemplars(self, paper_task: str) -> list:
         """The few-shot exemplars of the task run (the profile may replace a task's own)."""
         from .exemplars import get_exemplars

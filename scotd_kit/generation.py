@@ -406,14 +406,24 @@ class _SlotEngine(_Decoder):
             if live == 0:
                 break
             if not pending and len(free) >= max(1, len(item) // 8):
-                keep = [s for s in range(len(item)) if item[s] is not None]
-                sel = torch.tensor(keep, device=dev)
+                # drop finished slots: live slots from the tail move into the holes among the first ones
+                # (a copy of the moved rows only; results go back by (prompt, sample), not by slot)
+                keep = live
+                holes = [s for s in free if s < keep]
+                movers = [s for s in range(keep, len(item)) if item[s] is not None]
+                h, m = torch.tensor(holes, dtype=torch.long, device=dev), torch.tensor(movers, dtype=torch.long,
+                                                                                      device=dev)
+                cache.read_len = int(length.max()) + 1
                 for layer in cache.layers:
-                    layer.select(sel)
-                item = [item[s] for s in keep]
-                seeds, steps, length, tokens, logps, logits = (t[sel] for t in (seeds, steps, length, tokens, logps,
-                                                                                 logits))
-                cache.slots = len(keep)
+                    layer.compact(h, m, keep)
+                for t in (seeds, steps, length, tokens, logps, logits):
+                    t[h] = t[m]
+                for a, b in zip(holes, movers):
+                    item[a] = item[b]
+                item = item[:keep]
+                seeds, steps, length, tokens, logps, logits = (t[:keep] for t in (seeds, steps, length, tokens, logps,
+                                                                                  logits))
+                cache.slots = keep
                 continue
 
             chosen, lp = self.choose(logits, seeds, steps)
@@ -752,15 +762,16 @@ def uniforms(seeds: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
 def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: torch.Tensor) -> torch.Tensor:
     """One token per row: temperature, then top-k, then top-p (HF's order), then the inverse CDF at
     the row's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t]."""
-    scores = logits.float() / temperature
-    V = scores.shape[-1]
+    V = logits.shape[-1]
+    # select before scaling: dividing by a positive temperature keeps the order, and the full
+    # vocabulary is then not copied once more every step
     if 0 < top_k < V:
-        vals, idx = scores.topk(top_k, dim=-1)            # sorted, largest first
+        vals, idx = logits.topk(top_k, dim=-1)            # sorted, largest first
     elif top_p < 1:
-        vals, idx = scores.sort(dim=-1, descending=True)
+        vals, idx = logits.sort(dim=-1, descending=True)
     else:
-        vals, idx = scores, None
-    probs = vals.softmax(dim=-1)
+        vals, idx = logits, None
+    probs = (vals.float() / temperature).softmax(dim=-1)
     if top_p < 1:
         # keep a token while the mass of the tokens above it is < top_p (HF's rule); the top one always
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)

@@ -7,15 +7,34 @@ matplotlib.use("Agg")  # batch runs and tests have no display; notebooks still s
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _task_label(frame, key: str, value) -> str:
+    """``value`` of ``key``, naming the task actually run where a stand-in ran for the paper's task
+    (cells keep the paper's task in ``column`` and the one run in ``task_run``)."""
+    if key == "column" and "task_run" in frame:
+        runs = list(dict.fromkeys(frame.loc[frame[key] == value, "task_run"]))
+        if runs and runs != [value]:
+            return f"{', '.join(map(str, runs))} (stand-in for {value})"
+    return str(value)
+
+
+def _comparable_paper(paper, y: str):
+    """The paper's numbers only where the paper's own task ran: no reference bar over a stand-in."""
+    if paper is not None and {"task_run", "column"} <= set(paper.columns):
+        paper = paper.assign(**{y: paper[y].where(paper["task_run"] == paper["column"])})
+    return paper
+
+
 def grouped_bars(frame, *, x: str, hue: str, y: str, title: str, ylabel: str = "accuracy (%)", paper=None):
-    """Bars of ``y`` grouped by ``x`` and coloured by ``hue``; ``paper`` (same shape) as hollow bars."""
+    """Bars of ``y`` grouped by ``x`` and coloured by ``hue``; ``paper`` (same shape) as hollow bars,
+    drawn only for cells whose task is the paper's own (never over a stand-in task)."""
+    paper = _comparable_paper(paper, y)
     groups, hues = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(len(hues), 1)
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(groups) + 1), 3.2))
     for j, h in enumerate(hues):
         sub = frame[frame[hue] == h].set_index(x)
         xs = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(groups))]
-        ax.bar(xs, [sub[y].get(g, float("nan")) for g in groups], width, label=str(h))
+        ax.bar(xs, [sub[y].get(g, float("nan")) for g in groups], width, label=_task_label(frame, hue, h))
         if paper is not None:
             ref = paper[paper[hue] == h].set_index(x)
             ax.bar(xs, [ref[y].get(g, float("nan")) for g in groups], width, fill=False, edgecolor="black",
@@ -52,17 +71,18 @@ def lines(frame, *, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: s
 def panels(frame, *, panel: str, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: str = "accuracy (%)",
            hlines: dict | None = None):
     """One panel per value of ``panel`` (one per task, as the paper's Fig. 2), lines per ``hue`` in each;
-    ``hlines`` = {panel value: {label: value}} reference lines (a label-only baseline)."""
+    ``hlines`` = {panel value: {label: value}} reference lines (a label-only baseline, chance); a panel
+    is titled with the task actually run where a stand-in ran for the paper's."""
     names = list(dict.fromkeys(frame[panel]))
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
     for ax, name in zip(axes[0], names):
         for h, sub in frame[frame[panel] == name].groupby(hue, sort=False):
             sub = sub.sort_values(x)
             ax.plot(sub[x], sub[y], marker="o", label=str(h))
-        for label, value in (hlines or {}).get(name, {}).items():
-            if value == value:   # NaN: a baseline that could not be made
-                ax.axhline(value, linestyle="--", color="grey", linewidth=1, label=label)
-        ax.set_title(str(name), fontsize=9)
+        for (label, value), style in zip((hlines or {}).get(name, {}).items(), ("--", ":", "-.")):
+            if value is not None and value == value:   # None / NaN: a baseline that could not be made
+                ax.axhline(value, linestyle=style, color="grey", linewidth=1, label=label)
+        ax.set_title(_task_label(frame, panel, name), fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7, frameon=False)

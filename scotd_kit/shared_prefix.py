@@ -213,8 +213,14 @@ def _slot_layer_class():
                 self.buf_k[s, :, :k.shape[1]] = k
                 self.buf_v[s, :, :v.shape[1]] = v
 
-        def select(self, rows: torch.Tensor) -> None:
-            self.buf_k, self.buf_v = self.buf_k[rows], self.buf_v[rows]
+        def compact(self, holes: torch.Tensor, movers: torch.Tensor, keep: int) -> None:
+            """Keep the first ``keep`` slots, after moving slots ``movers`` (beyond them) into ``holes``
+            (finished slots among them): copies only the moved rows' filled columns, not every kept row."""
+            cols = self.cache.read_len
+            if len(holes):
+                self.buf_k[holes, :, :cols] = self.buf_k[movers, :, :cols]
+                self.buf_v[holes, :, :cols] = self.buf_v[movers, :, :cols]
+            self.buf_k, self.buf_v = self.buf_k[:keep], self.buf_v[:keep]
 
         def get_seq_length(self):
             return self.cache.read_len

@@ -43,3 +43,36 @@ def test_settings_hash_is_stable_and_sensitive():
 def test_secrets_are_never_notebook_parameters(tmp_path):
     with pytest.raises(ValueError, match="environment variables"):
         run_notebook(tmp_path / "x.ipynb", "smoke", tmp_path, tmp_path, parameters={"openai_api_key": "sk-x"})
+
+
+def test_figures_name_the_stand_in_task_and_draw_no_paper_bar_over_it():
+    import pandas as pd
+
+    from scotd_kit import plots
+
+    frame = cells_frame([Cell("nb", "Table 2(a)", "none", "commonsense_qa", 5.0, 20.5, "demo", "demo_arith"),
+                         Cell("nb", "Table 2(a)", "none", "quarel", 50.0, 50.0, "paper", "quarel")])
+    assert plots._task_label(frame, "column", "commonsense_qa") == "demo_arith (stand-in for commonsense_qa)"
+    assert plots._task_label(frame, "column", "quarel") == "quarel"
+    ref = plots._comparable_paper(frame.assign(ours=frame["paper"]), "ours")
+    assert ref["ours"].isna().tolist() == [True, False]      # no hollow bar at 20.5 over demo_arith
+    fig = plots.grouped_bars(frame, x="row", hue="column", y="ours", title="t", paper=frame.assign(ours=frame["paper"]))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "demo_arith (stand-in for commonsense_qa)", "quarel"]
+    curve = pd.DataFrame({"column": ["commonsense_qa"] * 2, "task_run": ["demo_arith"] * 2, "cots": [1, 4],
+                          "line": ["SCoTD"] * 2, "ours": [15.0, 29.0]})
+    fig = plots.panels(curve, panel="column", x="cots", hue="line", y="ours", xlabel="N", title="t",
+                       hlines={"commonsense_qa": {"label-only": 5.0, "chance": 8.0, "missing": None}})
+    ax = fig.axes[0]
+    assert ax.get_title() == "demo_arith (stand-in for commonsense_qa)"
+    assert sorted(line.get_ydata()[0] for line in ax.get_lines()[1:]) == [5.0, 8.0]
+
+
+def test_chance_is_one_over_the_labels_or_the_best_constant_answer(tmp_path):
+    from scotd_kit.experiments import Lab
+
+    lab = Lab("smoke", runs_dir=tmp_path)
+    assert lab.chance("commonsense_qa") == pytest.approx(100 / 3)        # demo_compare: (a), (b), (c)
+    golds = [str(e.label) for e in lab.examples("gsm8k")]
+    best = max(golds.count(g) for g in golds)
+    assert lab.chance("gsm8k") == pytest.approx(100 * best / len(golds))   # numbers: the most common answer
