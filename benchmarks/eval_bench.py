@@ -58,8 +58,8 @@ def baseline_greedy(model, tok, examples, max_new_tokens: int) -> list[str]:
 
 def main():
     args = parse_args(__doc__.split("\n\n")[0])
+    # the kit chooses its decode slots from free memory (no batch_size), as a user calling evaluate gets
     n, max_new_tokens = (8, 48) if args.quick else (24, 128)
-    batch_size = None   # the kit chooses its decode slots from free memory, as a user calling evaluate gets
     model, tok = load_model("smollm2-135m-instruct")
     model.eval()
     spec = get_task(TASK)
@@ -75,14 +75,14 @@ def main():
     with Timer() as t:
         kit_records = E.evaluate(model, tok, spec, examples, decoding="self_consistency", k=K,
                                  temperature=TEMPERATURE, top_k=TOP_K, max_new_tokens=max_new_tokens,
-                                 batch_size=batch_size, progress=False).records
+                                 progress=False).records
     t_kit = t.seconds
     with Timer() as t:
         base = baseline_sc(model, tok, spec, examples, max_new_tokens, seed=0)
     t_base = t.seconds
     with Timer() as t:
         greedy_records = E.evaluate(model, tok, spec, examples, max_new_tokens=max_new_tokens,
-                                    batch_size=batch_size, progress=False).records
+                                    progress=False).records
     t_kit_greedy = t.seconds
     with Timer() as t:
         plain = baseline_greedy(model, tok, examples, max_new_tokens)
@@ -113,7 +113,7 @@ def main():
         "greedy_ratio": t_base_greedy / t_kit_greedy,
         "greedy_identical": matches, "greedy_examples": n,
         "settings": {"task": TASK, "split": "test", "n": n, "k": K, "temperature": TEMPERATURE, "top_k": TOP_K,
-                     "max_new_tokens": max_new_tokens, "kit_batch_size": batch_size or "auto", "quick": args.quick},
+                     "max_new_tokens": max_new_tokens, "kit_batch_size": "auto", "quick": args.quick},
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
     }
     report("eval_bench", rows, result, args.out)

@@ -413,9 +413,9 @@ class _SlotEngine(_Decoder):
                 movers = [s for s in range(keep, len(item)) if item[s] is not None]
                 h, m = torch.tensor(holes, dtype=torch.long, device=dev), torch.tensor(movers, dtype=torch.long,
                                                                                       device=dev)
-                cache.read_len = int(length.max()) + 1
+                cols = int(length.max()) + 1      # every slot's filled columns
                 for layer in cache.layers:
-                    layer.compact(h, m, keep)
+                    layer.compact(h, m, keep, cols)
                 for t in (seeds, steps, length, tokens, logps, logits):
                     t[h] = t[m]
                 for a, b in zip(holes, movers):

@@ -213,10 +213,9 @@ def _slot_layer_class():
                 self.buf_k[s, :, :k.shape[1]] = k
                 self.buf_v[s, :, :v.shape[1]] = v
 
-        def compact(self, holes: torch.Tensor, movers: torch.Tensor, keep: int) -> None:
+        def compact(self, holes: torch.Tensor, movers: torch.Tensor, keep: int, cols: int) -> None:
             """Keep the first ``keep`` slots, after moving slots ``movers`` (beyond them) into ``holes``
-            (finished slots among them): copies only the moved rows' filled columns, not every kept row."""
-            cols = self.cache.read_len
+            (finished slots among them): copies only the moved rows' first ``cols`` columns, not every kept row."""
             if len(holes):
                 self.buf_k[holes, :, :cols] = self.buf_k[movers, :, :cols]
                 self.buf_v[holes, :, :cols] = self.buf_v[movers, :, :cols]
