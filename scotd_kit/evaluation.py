@@ -86,20 +86,27 @@ class EvalResult:
 
 # --- small pure pieces ------------------------------------------------------------------------------
 
-def bootstrap_ci(correct: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of the mean of ``correct``.
+def bootstrap_ci(correct: Sequence[float], n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of the mean of ``correct`` (1/0 per example, or the share of
+    several seeds' students right on it: :func:`scotd_kit.stats.seed_scores`).
 
     Resampling n binary outcomes with replacement and averaging is exactly Binomial(n, p_hat) / n,
     so the resampled means are drawn from that directly: the same distribution as the textbook
-    loop over index resamples, in O(n_boot) instead of O(n_boot * n).
+    loop over index resamples, in O(n_boot) instead of O(n_boot * n). Fractional scores are resampled.
     """
     import numpy as np
+
+    from .stats import resampled_means
 
     n = len(correct)
     if n == 0:
         return (math.nan, math.nan)
-    p = sum(bool(c) for c in correct) / n
-    means = np.random.default_rng(seed).binomial(n, p, size=n_boot) / n
+    scores = [float(c) for c in correct]
+    rng = np.random.default_rng(seed)
+    if all(x in (0.0, 1.0) for x in scores):
+        means = rng.binomial(n, sum(scores) / n, size=n_boot) / n
+    else:
+        means = resampled_means(scores, n_boot, rng)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return (float(lo), float(hi))
 

@@ -268,8 +268,9 @@ class Lab:
 
     def student(self, paper_tasks: str | tuple, *, setting: str = "full", training: str = "scotd",
                 n: int | None = None, fraction: float = 1.0, strategy: str | None = None,
-                student: str | None = None, demonstrations: bool = False) -> Path:
-        """A fine-tuned student directory, trained once per distinct (data, model, config)."""
+                student: str | None = None, demonstrations: bool = False, seed: int | None = None) -> Path:
+        """A fine-tuned student directory, trained once per distinct (data, model, config, seed); ``seed``
+        (default: the profile's) seeds the training run (initialisation of a random student, batch order)."""
         from .training import fine_tune
 
         p = self.profile
@@ -279,17 +280,18 @@ class Lab:
                                                               demonstrations=demonstrations)]
         config = self.train_config()
         base = student or p.student
-        key = dict(student=model_key(base), method=p.method, seed=p.seed, config=config.shaping_settings(),
+        seed = p.seed if seed is None else seed
+        key = dict(student=model_key(base), method=p.method, seed=seed, config=config.shaping_settings(),
                    data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
         out = self.root / "students" / settings_hash("student", key)
         done = out / STUDENT_RUN_FILE
         if done.exists() and (out / "final").is_dir():
             return Path(json.loads(done.read_text())["model_dir"])
         self.release()          # nothing else in memory while a student trains
-        result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=p.seed)
+        result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=seed)
         free_memory()
         cell = dict(tasks=[p.task(t) for t in tasks], setting=setting, training=training, n=n or p.n_cots,
-                    fraction=fraction, strategy=strategy, demonstrations=demonstrations)
+                    fraction=fraction, strategy=strategy, demonstrations=demonstrations, seed=seed)
         write_json(done, {"model_dir": str(result.model_dir), "key": key, "cell": cell, "instances": len(instances),
                           "profile": p.name})
         return Path(result.model_dir)
@@ -358,17 +360,25 @@ class Lab:
         free_memory()
 
     def measure(self, paper_task: str, *, decoding: str = "greedy", split: str | None = None,
-                demos: list | None = None, cot: bool = True, train_tasks=None, **student):
+                demos: list | None = None, cot: bool = True, train_tasks=None, seeds: tuple = (), **student):
         """``accuracy`` of the student trained with ``student`` settings on ``train_tasks`` (default:
         ``paper_task``), or the reason it cannot be made here (a :class:`NotAvailable`, or a filter that
-        left nothing) -- to be shown in its cell instead of stopping the notebook."""
+        left nothing) -- to be shown in its cell instead of stopping the notebook. With two or more
+        ``seeds``, one student per training seed and their mean (:func:`seed_mean`)."""
         from .curation import EmptySelectionError
 
         try:
-            model = self.student(train_tasks or paper_task, **student)
-            return self.accuracy(model, paper_task, decoding=decoding, split=split, demos=demos, cot=cot)
+            runs = [self.accuracy(self.student(train_tasks or paper_task, seed=seed, **student), paper_task,
+                                  decoding=decoding, split=split, demos=demos, cot=cot)
+                    for seed in (seeds if len(seeds) > 1 else (None,))]
+            return seed_mean(runs, seeds, seed=self.profile.seed) if len(runs) > 1 else runs[0]
         except (NotAvailable, EmptySelectionError) as e:
             return e
+
+    @property
+    def grid_seeds(self) -> tuple:
+        """The student seeds each point of the CoTs-per-instance grid averages (Fig. 2, claim 3)."""
+        return tuple(self.profile.grid_seeds) or (self.profile.seed,)
 
     # --- cells ---------------------------------------------------------------------------------
 
@@ -390,6 +400,9 @@ class Lab:
             return Cell(notebook, table, row, column, None, paper, p.name, task_run,
                         not_comparable="; ".join(why), unavailable=str(result))
         r = result
+        if r.get("seeds"):
+            each = " / ".join(f"{100 * a:.1f}" for a in r["per_seed"])
+            why.append(f"mean of {len(r['seeds'])} students, seeds {', '.join(map(str, r['seeds']))} ({each})")
         sc = (r.get("decoding") or {}).get("decoding") == "self_consistency"
         return Cell(notebook, table, row, column, 100 * r["accuracy"], paper, p.name, task_run, r["n"],
                     100 * r["ci95"][0], 100 * r["ci95"][1], ours_flexible=100 * r["accuracy_flexible"],
@@ -420,6 +433,34 @@ class Lab:
 CORPUS_SETTINGS = ("teacher", "teacher_temperature", "n_cots", "train_limit", "exemplars")
 TRAINING_SETTINGS = ("train_recipe", "max_steps", "per_device_train_batch_size", "learning_rate", "max_length",
                      "warmup_steps", "train_args", "method", "n_cots", "train_limit", "teacher", "teacher_temperature")
+
+
+def seed_mean(runs: list[dict], seeds, *, seed: int = 0) -> dict:
+    """One accuracy summary for students that differ only by their training seed, evaluated on the same
+    examples: each example scores the share of them right on it, and the interval resamples examples.
+
+    A student trained from random weights on a few hundred instances moves by ~10 points with its seed
+    alone (docs/demo_design.md, section 6), more than the effect a demo cell is there to show; the mean
+    over seeds measures the recipe rather than one draw of it. ``records_paths`` and ``run_dir`` name
+    every run behind the mean, ``per_seed`` their own accuracies.
+    """
+    from .evaluation import bootstrap_ci
+    from .io import read_jsonl
+    from .stats import seed_scores
+
+    def by_id(run, field):
+        return {str(r["id"]): bool(r[field]) for _, r in read_jsonl(run["records_path"])}
+
+    strict = seed_scores([by_id(r, "correct_strict") for r in runs])
+    flexible = seed_scores([by_id(r, "correct_flexible") for r in runs])
+    n = len(strict)
+    return {**runs[0], "accuracy": sum(strict.values()) / n, "accuracy_flexible": sum(flexible.values()) / n,
+            "ci95": list(bootstrap_ci(list(strict.values()), seed=seed)),
+            "ci95_flexible": list(bootstrap_ci(list(flexible.values()), seed=seed)),
+            "malformed": sum(r["malformed"] for r in runs) / len(runs), "n": n, "scores_by_id": strict,
+            "seeds": list(seeds), "per_seed": [r["accuracy"] for r in runs],
+            "records_paths": [r["records_path"] for r in runs], "records_path": None,
+            "run_dir": "; ".join(r["run_dir"] for r in runs)}
 
 
 def _slug(name: str) -> str:

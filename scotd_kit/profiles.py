@@ -60,6 +60,8 @@ class Profile:
     task_limits: dict = field(default_factory=dict)
     n_cots: int = 30                            # CoTs per instance (SCoTD's N)
     n_grid: tuple = (1, 5, 10, 20, 30)          # Fig. 2 / Table 3(b)
+    # student seeds each point of Fig. 2's grid (and claim 3) averages; empty: ``seed`` alone, as SCoTD ran
+    grid_seeds: tuple = ()
     n_ablation: int | None = 50                 # the N=50 ablation row (SCoTD: no gain over 30); None: not run
     fractions: tuple = (0.2, 0.4, 0.6, 0.8, 1.0)  # Fig. 3
     downsample_k: int = 5                       # Fig. 7
@@ -147,25 +149,32 @@ PROFILES = {
         needs="nothing: offline, CPU",
         task_map={**_DEMO_TASKS, "commonsense_qa": "demo_arith", "openbookqa": "demo_arith", "quarel": "demo_arith"},
         split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.3, teacher_dtype="bfloat16",
+        # 128 decode slots: 256 sampled the whole corpus in 571 s against 573 s; 384 and 512 were no faster on a quarter
         teacher_max_new_tokens=64, teacher_batch_size=128,
         student="small-llama", student_sizes=("mini-llama", "small-llama"), method="full",
         train_limit=1400, eval_limit=200, task_limits={"imdb": {"train": 24, "eval": 48}, "sst2": {"eval": 100}},
-        n_cots=4, n_grid=(1, 2, 4), n_ablation=None, fractions=(0.5, 1.0), downsample_k=2,
-        max_steps=400, warmup_steps=20, per_device_train_batch_size=16, learning_rate=1e-3, max_length=256,
-        train_args={"precision": "bf16"},   # 1.44x faster per step on this CPU (avx512_bf16)
+        # a student trained from random weights moves ~10 points with its seed alone (docs/demo_design.md section 6),
+        # as much as N=4's lead over N=1: each N point (Fig. 2, claims 3-4) is the mean of three students
+        n_cots=4, n_grid=(1, 4), grid_seeds=(0, 1, 2), n_ablation=None, fractions=(0.5, 1.0), downsample_k=2,
+        # 200 steps of 32 (SCoTD's batch size): the 6,400 examples of the 400 x 16 before, ~20% faster on this CPU;
+        # N=4 - N=1 on validation, mean of 3 seeds: +6.0 [3.0, 9.0] (400 x 16: +5.2 [2.3, 8.2]; docs section 7)
+        max_steps=200, warmup_steps=10, per_device_train_batch_size=32, learning_rate=1e-3, max_length=256,
+        # bf16: 1.44x faster per step on this CPU (avx512_bf16); eager attention: ~20% faster per step than
+        # PyTorch's fused SDPA, whose backward is slow for these ~60-token sequences on the CPU
+        train_args={"precision": "bf16", "attention": "eager"},
         # self-consistency at T=0.3: the N=4 student's SC minus greedy on validation was +1.5 at T=0.3, +0.5 at
         # 0.2, -0.5 at 0.5, 0.0 at 0.7; k=10 or 20 did no better (docs/demo_design.md section 5)
         student_max_new_tokens=80, sc_k=5, sc_temperature=0.3, multitask=("demo_arith",),
         notebook_settings={
             "fig3_data_scaling": {"n_grid": (4,)},                      # label-only and N=4 at 50 % and 100 %
-            "fig5_imdb_contrast": {"max_steps": 20, "warmup_steps": 2},  # 24 reviews: ~13 epochs
-            "fig6_unseen_task": {"train_limit": 120, "max_steps": 40, "warmup_steps": 4},
-            "table3b_cots_per_instance": {"n_grid": (1, 4)},          # Fig. 2 keeps N=2 (full setting)
+            # 24 reviews: ~13 epochs; 120 instances: ~5 epochs (batches of 16, as these two ran before)
+            "fig5_imdb_contrast": {"max_steps": 20, "warmup_steps": 2, "per_device_train_batch_size": 16},
+            "fig6_unseen_task": {"train_limit": 120, "max_steps": 40, "warmup_steps": 4, "per_device_train_batch_size": 16},
             "fig7_downsampling": {"strategies": ("random",)},       # the paper: random is strong
         },
         notebook_notes={
-            "fig3_data_scaling": "label-only and SCoTD N=4 at 50 % and 100 % of the 1,400 instances (the N=1 and "
-                                 "N=2 lines are left out at demo scale); the paper's finding is that SCoTD's lead "
+            "fig3_data_scaling": "label-only and SCoTD N=4 at 50 % and 100 % of the 1,400 instances (the N=1 line "
+                                 "is left out at demo scale); the paper's finding is that SCoTD's lead "
                                  "holds as data shrinks -- here the SCoTD student learns only from the instances its "
                                  "teacher gets right (about a third), so the figure shows how both students scale at "
                                  "demo size, to be read with their intervals, not that finding.",
@@ -184,8 +193,13 @@ PROFILES = {
             "fig7_downsampling": "one of the four strategies (random, which the paper finds strong) at k=2 of N=4 "
                                  "CoTs, against all correct CoTs and label-only: at this N a strategy chooses among "
                                  "1-4 correct CoTs per instance, so the strategies' differences are left out.",
-            "table3b_cots_per_instance": "few-shot students at N=1 and N=4 only (Fig. 2 has N=2, full setting); the "
-                                         "N=50 ablation row is not run at demo scale (N=4 is the demo's largest).",
+            "fig2_cots_per_instance": "N=1 and N=4 only (the demo samples 4 CoTs per instance), each point the mean of "
+                                      "three students that differ only by their training seed: a single random-"
+                                      "initialised student moves by about 10 points with its seed, as much as the "
+                                      "effect; the paper's curve over 1-30 CoTs cannot be drawn at this scale.",
+            "table3b_cots_per_instance": "few-shot students at N=1 and N=4 only, one seed each (Fig. 2 and claim 3 "
+                                         "average three); the N=50 ablation row is not run at demo scale (N=4 is the "
+                                         "demo's largest).",
         }),
     "colab": Profile(
         name="colab", description="one T4-class GPU: the papers' tasks, SCoTD's released corpora, OPT-125M/350M "

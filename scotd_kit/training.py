@@ -101,6 +101,9 @@ class TrainConfig(TrainingArguments):
     pad_to_multiple_of: int | None = None  # 8 suits tensor cores; None on the CPU
     metric: str = "accuracy"              # the key of eval_fn's result that selects the best checkpoint
     lora: dict | None = None              # peft LoraConfig fields; None = the kit's default (r=16, all-linear)
+    # the attention implementation while training ("eager", "sdpa", ...); None: the model's own. On the CPU
+    # PyTorch's fused SDPA backward is slower than plain eager attention for short sequences (demo students)
+    attention: str | None = None
 
     @classmethod
     def paper(cls, **overrides) -> "TrainConfig":
@@ -650,6 +653,8 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     state.wait_for_everyone()
 
     model, tokenizer = _load_for_training(model_name_or_path, method, config, seed)
+    if config.attention:
+        model.set_attn_implementation(config.attention)
     left = _accepts(model, "position_ids", "logits_to_keep")
     tok = Tokenized(instances, tokenizer, config.max_length)
     batch = config.per_device_train_batch_size

@@ -62,3 +62,46 @@ def test_claims_file_is_produced_under_smoke(tmp_path, monkeypatch):
     assert len(rows) == len(out) == 6
     assert [r["claim"][:2] for r in rows] == ["1.", "1.", "1.", "2.", "3.", "4."]
     assert all("could not be made" not in r["detail"] for r in rows), [r["detail"] for r in rows]
+
+
+def test_paired_bootstrap_of_seed_means_on_known_cases():
+    """Scores that are shares of several seeds' students right on an example: a constant difference has
+    a zero-width interval; differences of 2/3 and 0 on alternate examples average 1/3 with the normal
+    approximation's interval (sd 1/3 over sqrt(200): about +-0.046)."""
+    from scotd_kit.stats import seed_scores
+
+    d = paired_bootstrap([1 / 3] * 50, [0.0] * 50, n_boot=2000)
+    assert d.diff == pytest.approx(1 / 3) and d.ci_low == pytest.approx(1 / 3) and d.ci_high == pytest.approx(1 / 3)
+    a, b = [2 / 3, 1 / 3] * 100, [0.0, 1 / 3] * 100
+    d = paired_bootstrap(a, b, n_boot=20_000, seed=1)
+    assert d.diff == pytest.approx(1 / 3)
+    assert d.ci_low == pytest.approx(1 / 3 - 0.046, abs=0.01) and d.ci_high == pytest.approx(1 / 3 + 0.046, abs=0.01)
+    with pytest.raises(ValueError, match="share of correct answers"):
+        paired_bootstrap([1.5], [0.0])
+    shares = seed_scores([{"q1": True, "q2": False}, {"q2": True, "q1": True}, {"q1": False, "q2": False}])
+    assert shares == {"q1": pytest.approx(2 / 3), "q2": pytest.approx(1 / 3)}
+    with pytest.raises(ValueError, match="different examples"):
+        seed_scores([{"q1": True}, {"q2": True}])
+
+
+def test_a_grid_point_averages_students_that_differ_only_by_their_seed(tmp_path, monkeypatch):
+    """Under smoke with two grid seeds: two students (different directories), the point's accuracy is the
+    mean of theirs, every example scores the share of them right on it, and the cell names the seeds."""
+    from scotd_kit.experiments import Lab
+
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
+    lab = Lab("smoke", grid_seeds=(0, 1))
+    task = "commonsense_qa"
+    assert lab.grid_seeds == (0, 1) and Lab("smoke").grid_seeds == (0,)
+    mean = lab.measure(task, setting="full", training="scotd", n=1, seeds=lab.grid_seeds)
+    dirs = [lab.student(task, setting="full", training="scotd", n=1, seed=s) for s in (0, 1)]
+    assert dirs[0] != dirs[1]
+    each = [lab.accuracy(d, task) for d in dirs]
+    assert mean["per_seed"] == [e["accuracy"] for e in each]
+    assert mean["accuracy"] == pytest.approx(sum(e["accuracy"] for e in each) / 2)
+    assert set(mean["scores_by_id"].values()) <= {0.0, 0.5, 1.0} and len(mean["scores_by_id"]) == mean["n"]
+    assert mean["run_dir"] == "; ".join(e["run_dir"] for e in each)
+    cell = lab.cell("fig2_cots_per_instance", "Fig. 2", "1x", task, mean)
+    assert "mean of 2 students, seeds 0, 1" in cell.note and cell.ours == pytest.approx(100 * mean["accuracy"])
+    claim3 = {c.claim[:2]: c for c in claims.compute(lab)}["3."]
+    assert "mean of 2 students (seeds 0, 1)" in claim3.detail

@@ -150,6 +150,19 @@ def test_full_fine_tuning_lowers_the_loss(tmp_path):
     assert model.config.model_type == "gpt2"
 
 
+def test_attention_choice_changes_speed_not_the_training(tmp_path):
+    """``attention="eager"`` (the demo's, faster on the CPU for short sequences) trains the same model as
+    the default SDPA path: the same seed gives the same losses up to float rounding (fp32)."""
+    insts = _instances(8)
+    runs = {att: training.fine_tune("tiny-llama", insts, output_dir=tmp_path / str(att), seed=3,
+                                    config=_cfg(max_steps=3, attention=att, precision="fp32"))
+            for att in (None, "eager")}
+    ref, eager = ([x["loss"] for x in runs[k].losses] for k in (None, "eager"))
+    assert len(ref) == len(eager) == 3 and eager == pytest.approx(ref, rel=1e-4)
+    with pytest.raises(ValueError):
+        training.fine_tune("tiny-llama", insts, output_dir=tmp_path / "bad", config=_cfg(max_steps=1, attention="nope"))
+
+
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, method):
     insts, cfg = _instances(), _cfg(max_steps=8, save_steps=4)
