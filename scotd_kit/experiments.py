@@ -370,7 +370,7 @@ class Lab:
         try:
             runs = [self.accuracy(self.student(train_tasks or paper_task, seed=seed, **student), paper_task,
                                   decoding=decoding, split=split, demos=demos, cot=cot)
-                    for seed in (seeds if len(seeds) > 1 else (None,))]
+                    for seed in (seeds or (None,))]
             return seed_mean(runs, seeds, seed=self.profile.seed) if len(runs) > 1 else runs[0]
         except (NotAvailable, EmptySelectionError) as e:
             return e
