@@ -68,13 +68,6 @@ def unavailable(name: str, why: Exception | str) -> Claim:
     return Claim(name, None, None, None, None, None, f"could not be made: {why}")
 
 
-def correct_by_id(records_path: str | Path) -> dict[str, bool]:
-    """``{example id: strictly correct}`` of an evaluation's stored records."""
-    from .io import read_jsonl
-
-    return {str(r["id"]): bool(r["correct_strict"]) for _, r in read_jsonl(records_path)}
-
-
 def paired_lists(a: dict[str, float], b: dict[str, float]) -> tuple[list[float], list[float]]:
     ids = [i for i in a if i in b]
     if len(ids) != len(a) or len(ids) != len(b):
@@ -102,6 +95,7 @@ def golds_of(records_path: str | Path) -> list[str]:
 
 def compute(lab, paper_task: str | None = None) -> list[Claim]:
     """The four claims on ``paper_task`` (default: the profile's first) from the Lab's runs (made if missing)."""
+    from .evaluation import correct_by_id
     from .tasks import get_task
 
     p = lab.profile

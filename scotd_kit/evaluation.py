@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 from . import answers
 from .generation import GenerationConfig, generate
-from .io import write_json, write_jsonl
+from .io import read_jsonl, write_json, write_jsonl
 from .prompts import few_shot_block, student_input
 from .tasks import Example, TaskSpec, get_task
 
@@ -109,6 +109,11 @@ def bootstrap_ci(correct: Sequence[float], n_boot: int = 1000, seed: int = 0) ->
         means = resampled_means(scores, n_boot, rng)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return (float(lo), float(hi))
+
+
+def correct_by_id(records_path: str | Path, key: str = "correct_strict") -> dict[str, bool]:
+    """``{example id: correct}`` of an evaluation's stored records (``key``: strict or flexible)."""
+    return {str(r["id"]): bool(r[key]) for _, r in read_jsonl(records_path)}
 
 
 def majority_vote(votes: Sequence[str | None], *, drop_none: bool = False) -> str | None:

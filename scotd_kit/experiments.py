@@ -444,15 +444,11 @@ def seed_mean(runs: list[dict], seeds, *, seed: int = 0) -> dict:
     over seeds measures the recipe rather than one draw of it. ``records_paths`` and ``run_dir`` name
     every run behind the mean, ``per_seed`` their own accuracies.
     """
-    from .evaluation import bootstrap_ci
-    from .io import read_jsonl
+    from .evaluation import bootstrap_ci, correct_by_id
     from .stats import seed_scores
 
-    def by_id(run, field):
-        return {str(r["id"]): bool(r[field]) for _, r in read_jsonl(run["records_path"])}
-
-    strict = seed_scores([by_id(r, "correct_strict") for r in runs])
-    flexible = seed_scores([by_id(r, "correct_flexible") for r in runs])
+    strict = seed_scores([correct_by_id(r["records_path"]) for r in runs])
+    flexible = seed_scores([correct_by_id(r["records_path"], "correct_flexible") for r in runs])
     n = len(strict)
     return {**runs[0], "accuracy": sum(strict.values()) / n, "accuracy_flexible": sum(flexible.values()) / n,
             "ci95": list(bootstrap_ci(list(strict.values()), seed=seed)),
