@@ -24,24 +24,39 @@ def _comparable_paper(paper, y: str):
     return paper
 
 
-def grouped_bars(frame, *, x: str, hue: str, y: str, title: str, ylabel: str = "accuracy (%)", paper=None):
+def grouped_bars(frame, *, x: str, hue: str, y: str, title: str, ylabel: str = "accuracy (%)", paper=None,
+                 chance=None):
     """Bars of ``y`` grouped by ``x`` and coloured by ``hue``; ``paper`` (same shape) as hollow bars,
-    drawn only for cells whose task is the paper's own (never over a stand-in task)."""
+    drawn only for cells whose task is the paper's own (never over a stand-in task; the title says
+    "hollow: paper" only when one is drawn). ``chance``: guessing's accuracy, one number for the whole
+    plot or {hue value: number} (a dotted mark over each of that hue's bars)."""
     paper = _comparable_paper(paper, y)
     groups, hues = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
     width = 0.8 / max(len(hues), 1)
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(groups) + 1), 3.2))
+    drew_paper = drew_chance = False
     for j, h in enumerate(hues):
         sub = frame[frame[hue] == h].set_index(x)
         xs = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(groups))]
         ax.bar(xs, [sub[y].get(g, float("nan")) for g in groups], width, label=_task_label(frame, hue, h))
         if paper is not None:
-            ref = paper[paper[hue] == h].set_index(x)
-            ax.bar(xs, [ref[y].get(g, float("nan")) for g in groups], width, fill=False, edgecolor="black",
-                   linestyle="--", linewidth=0.8)
-    ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+            ref = [paper[paper[hue] == h].set_index(x)[y].get(g, float("nan")) for g in groups]
+            ax.bar(xs, ref, width, fill=False, edgecolor="black", linestyle="--", linewidth=0.8)
+            drew_paper = drew_paper or any(v == v for v in ref)           # NaN != NaN: nothing drawn
+        level = chance.get(h) if isinstance(chance, dict) else None
+        if level is not None:
+            ax.hlines([level] * len(xs), [v - width / 2 for v in xs], [v + width / 2 for v in xs], colors="black",
+                      linestyles=":", linewidth=1.2, label=None if drew_chance else "chance")
+            drew_chance = True
+    if chance is not None and not isinstance(chance, dict):
+        ax.axhline(chance, linestyle=":", color="black", linewidth=1.2, label="chance")
+    labels = [str(g) for g in groups]
+    # long row names ("teacher / self-consistency") overlap side by side: slant them
+    slant = max(map(len, labels), default=0) * 0.09 > 1.6
+    ax.set_xticks(range(len(groups)), labels, rotation=20 if slant else 0, ha="right" if slant else "center",
+                  fontsize=7 if slant else None)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{title} (hollow: paper)" if drew_paper else title, fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     ax.set_ylim(0, 100)
     fig.tight_layout()
@@ -56,6 +71,8 @@ def lines(frame, *, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: s
         sub = sub.sort_values(x)
         ax.plot(sub[x], sub[y], marker="o", label=str(h))
     for label, value in (hlines or {}).items():
+        if value is None:                   # no chance for an open-ended task without examples
+            continue
         ax.axhline(value, linestyle="--", color="grey", linewidth=1)
         ax.text(ax.get_xlim()[0], value, f" {label}", va="bottom", fontsize=7, color="grey")
     if logx:

@@ -62,6 +62,8 @@ def test_claims_file_is_produced_under_smoke(tmp_path, monkeypatch):
     assert len(rows) == len(out) == 6
     assert [r["claim"][:2] for r in rows] == ["1.", "1.", "1.", "2.", "3.", "4."]
     assert all("could not be made" not in r["detail"] for r in rows), [r["detail"] for r in rows]
+    # claim 4 is read against the paper's own SC effect, which differs by setting (Table 3(a))
+    assert "full -0.2 / +0.0 / -2.2, few-shot +4.5 / -0.4 / +13.4" in rows[5]["detail"]
 
 
 def test_paired_bootstrap_of_seed_means_on_known_cases():

@@ -59,6 +59,13 @@ def test_figures_name_the_stand_in_task_and_draw_no_paper_bar_over_it():
     fig = plots.grouped_bars(frame, x="row", hue="column", y="ours", title="t", paper=frame.assign(ours=frame["paper"]))
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
         "demo_arith (stand-in for commonsense_qa)", "quarel"]
+    assert fig.axes[0].get_title() == "t (hollow: paper)"               # quarel's bar is the paper's own
+    fig = plots.grouped_bars(frame.iloc[:1], x="row", hue="column", y="ours", title="t",
+                             paper=frame.iloc[:1].assign(ours=frame["paper"]), chance={"commonsense_qa": 8.0})
+    ax = fig.axes[0]
+    assert ax.get_title() == "t"                                         # no paper bar drawn, none claimed
+    assert "chance" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [seg[0][1] for seg in ax.collections[-1].get_segments()] == [8.0]
     curve = pd.DataFrame({"column": ["commonsense_qa"] * 2, "task_run": ["demo_arith"] * 2, "cots": [1, 4],
                           "line": ["SCoTD"] * 2, "ours": [15.0, 29.0]})
     fig = plots.panels(curve, panel="column", x="cots", hue="line", y="ours", xlabel="N", title="t",
