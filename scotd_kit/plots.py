@@ -51,7 +51,8 @@ def grouped_bars(frame, *, x: str, hue: str, y: str, title: str, ylabel: str = "
     if chance is not None and not isinstance(chance, dict):
         ax.axhline(chance, linestyle=":", color="black", linewidth=1.2, label="chance")
     labels = [str(g) for g in groups]
-    # long row names ("teacher / self-consistency") overlap side by side: slant them
+    # long row names ("teacher / self-consistency") overlap side by side: slant them when the longest is
+    # wider than its group (~0.09 in per character at the default font, 1.6 in per group)
     slant = max(map(len, labels), default=0) * 0.09 > 1.6
     ax.set_xticks(range(len(groups)), labels, rotation=20 if slant else 0, ha="right" if slant else "center",
                   fontsize=7 if slant else None)
