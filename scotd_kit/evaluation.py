@@ -178,7 +178,8 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
             raise TypeError(f"examples[{i}] is a {type(ex).__name__}, not a scotd_kit.tasks.Example")
     sc = decoding == "self_consistency"
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sc, temperature=temperature if sc else 1.0,
-                              top_k=top_k, n=k if sc else 1, stop=STOP, seed=seed)
+                              top_k=top_k, n=k if sc else 1, stop=STOP, seed=seed,
+                              logprobs=False)   # scoring reads texts only
     prefix = demo_prefix(demos, cot) if demos else ""
     prompts = [student_input(ex.question) for ex in examples]
     gens = generate(model, tokenizer, prompts, config, prefix=prefix,

@@ -11,6 +11,11 @@ values are kept **once**, and attention is split in two exact halves:
 and the two partial softmaxes are merged with their log-sum-exps, which gives exactly softmax
 attention over ``prefix + suffix`` (up to floating-point rounding).
 
+A second level (Hydragen's hierarchy) serves self-consistency: the k samples of one prompt share
+that prompt, so its keys and values are held once per prompt (a :class:`PromptGroups` block), and
+the queries of its samples attend to it as one matrix product; a row's own suffix is then only
+what it generated. Three partial softmaxes are merged.
+
 It plugs into transformers through its public interfaces: :data:`ATTENTION_NAME` is registered
 with ``AttentionInterface``; the engine switches a model's ``config._attn_implementation`` to it
 for the duration of a call (:func:`shared_prefix_attention_on`) and passes a :class:`PrefixState`
@@ -39,6 +44,7 @@ class PrefixState:
 
     prefix: list[tuple[torch.Tensor, torch.Tensor]] | None
     suffix_mask: torch.Tensor
+    groups: "GroupView | None" = None   # per-prompt blocks (decode steps of sampled prompts)
 
     def __post_init__(self):
         self._bias: dict = {}
@@ -85,16 +91,64 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
     return out, (m + torch.log(total))[..., 0]
 
 
+@dataclass
+class GroupView:
+    """Per-prompt key/value blocks as one decode step sees them.
+
+    ``keys[l]`` / ``values[l]``: layer ``l``'s blocks ``(G, Hkv, L, d)``; ``bias`` ``(G, 1, 1, L)``:
+    0 on a block's real columns, the most negative float past its prompt. ``gather`` ``(G, r)``: the
+    rows attending to each block (padding repeats a row; its output is dropped); ``inverse`` ``(R,)``:
+    row ``i``'s place ``group * r + rank`` in that layout.
+    """
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    bias: torch.Tensor
+    gather: torch.Tensor
+    inverse: torch.Tensor
+
+    @classmethod
+    def of_rows(cls, keys, values, bias, row_group: torch.Tensor) -> "GroupView":
+        """The layout for rows whose blocks are ``row_group`` (a block index per row)."""
+        G, R = bias.shape[0], row_group.shape[0]
+        counts = torch.bincount(row_group, minlength=G)
+        r = max(1, int(counts.max()))
+        order = torch.argsort(row_group, stable=True)
+        starts = counts.cumsum(0) - counts
+        rank = torch.empty_like(row_group)
+        rank[order] = torch.arange(R, device=row_group.device) - starts[row_group[order]]
+        gather = torch.zeros((G, r), dtype=torch.long, device=row_group.device)
+        gather[row_group, rank] = torch.arange(R, device=row_group.device)
+        return cls(keys, values, bias, gather, row_group * r + rank)
+
+
+def _attend_groups(qs: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor, view: GroupView, scaling: float,
+                   fused: bool):
+    """Rows' folded queries ``(R, Hkv, n, d)`` against their prompt blocks: one ``(G, Hkv, r*n, L)``
+    problem (every row of a block stacked), back in row order as (out, log-sum-exp)."""
+    R, Hkv, n, d = qs.shape
+    G, r = view.gather.shape
+    qg = qs[view.gather.reshape(-1)].view(G, r, Hkv, n, d).transpose(1, 2).reshape(G, Hkv, r * n, d)
+    out, lse = _attend(qg, gk, gv, view.bias, scaling, fused)
+    out = out.view(G, Hkv, r, n, d).transpose(1, 2).reshape(G * r, Hkv, n, d)[view.inverse]
+    lse = lse.view(G, Hkv, r, n).transpose(1, 2).reshape(G * r, Hkv, n)[view.inverse]
+    return out, lse
+
+
 def merged_attention(query: torch.Tensor, prefix_k: torch.Tensor | None, prefix_v: torch.Tensor | None,
                      key: torch.Tensor, value: torch.Tensor, suffix_mask: torch.Tensor | None,
-                     scaling: float, *, bias: torch.Tensor | None = None, fused: bool = True) -> torch.Tensor:
-    """Softmax attention of ``query`` over ``prefix + suffix``, computed in two halves.
+                     scaling: float, *, bias: torch.Tensor | None = None, fused: bool = True,
+                     groups: tuple[torch.Tensor, torch.Tensor, GroupView] | None = None) -> torch.Tensor:
+    """Softmax attention of ``query`` over ``prefix + [prompt block +] suffix``, computed in parts.
 
     ``query`` ``(R, H, q, d)``; ``prefix_k/v`` ``(Hkv, P, d)`` shared by every row (or None);
     ``key/value`` ``(R, Hkv, S, d)`` per row; ``suffix_mask`` bool ``(R, q, S)`` (or ``bias``, the
-    same as :func:`suffix_bias` made it). ``H`` is a multiple of ``Hkv`` (grouped-query attention;
-    MHA is ``H == Hkv``). Returns ``(R, H, q, d)``. A query with no visible suffix position (a
-    padding query) gets weight 0 there, never NaN. ``fused=False`` skips the fused CPU kernel.
+    same as :func:`suffix_bias` made it). ``groups``: ``(keys, values, view)``, this layer's
+    per-prompt blocks ``(G, Hkv, L, d)`` and the :class:`GroupView` that says which rows attend to
+    which (they sit between the prefix and a row's suffix). ``H`` is a multiple of ``Hkv``
+    (grouped-query attention; MHA is ``H == Hkv``). Returns ``(R, H, q, d)``. A query with no
+    visible suffix position (a padding query) gets weight 0 there, never NaN. ``fused=False``
+    skips the fused CPU kernel.
     """
     R, H, q, d = query.shape
     Hkv = key.shape[1]
@@ -107,20 +161,27 @@ def merged_attention(query: torch.Tensor, prefix_k: torch.Tensor | None, prefix_
     # a decode step's suffix half is R*Hkv tiny problems: plain batched matmuls beat the fused kernel there
     # (384 rows, SmolLM2's heads, 40-100 suffix tokens, bf16: 1.4-2.2 ms against 2.4-5.0 ms per layer)
     out, lse = _attend(qs, key, value, bias, scaling, fused and q > 1)               # (R, Hkv, g*q, d), (R, Hkv, g*q)
-    if prefix_k is None:
+    parts = []
+    if prefix_k is not None:
+        # every row's queries against the one shared prefix: a single (Hkv, R*g*q, P) problem
+        qp = qs.transpose(0, 1).reshape(1, Hkv, R * g * q, d)
+        out_p, lse_p = _attend(qp, prefix_k[None], prefix_v[None], None, scaling, fused)
+        parts.append((out_p[0].view(Hkv, R, g * q, d).transpose(0, 1), lse_p[0].view(Hkv, R, g * q).transpose(0, 1)))
+    if groups is not None:
+        parts.append(_attend_groups(qs, groups[0], groups[1], groups[2], scaling, fused))
+    if not parts:
         return out.reshape(R, H, q, d).to(out_dtype)
+    parts.append((out, lse))
 
-    # every row's queries against the one shared prefix: a single (Hkv, R*g*q, P) problem
-    qp = qs.transpose(0, 1).reshape(1, Hkv, R * g * q, d)
-    out_p, lse_p = _attend(qp, prefix_k[None], prefix_v[None], None, scaling, fused)
-    out_p = out_p[0].view(Hkv, R, g * q, d).transpose(0, 1)
-    lse_p = lse_p[0].view(Hkv, R, g * q).transpose(0, 1)
-
-    # merge the two partial softmaxes with their log-sum-exps
-    m = torch.maximum(lse_p, lse)
-    wp, ws = torch.exp(lse_p - m)[..., None], torch.exp(lse - m)[..., None]
-    merged = (out_p * wp + out * ws) / (wp + ws)
-    return merged.reshape(R, H, q, d).to(out_dtype)
+    # merge the partial softmaxes with their log-sum-exps
+    m = parts[0][1]
+    for _, lse_i in parts[1:]:
+        m = torch.maximum(m, lse_i)
+    weights = [torch.exp(lse_i - m)[..., None] for _, lse_i in parts]
+    num, den = parts[0][0] * weights[0], weights[0]
+    for (out_i, _), w in zip(parts[1:], weights[1:]):
+        num, den = num + out_i * w, den + w
+    return (num / den).reshape(R, H, q, d).to(out_dtype)
 
 
 def _attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -132,8 +193,64 @@ def _attention_forward(module, query, key, value, attention_mask, scaling=None, 
         scaling = query.shape[-1] ** -0.5
     pk, pv = state.prefix[module.layer_idx] if state.prefix is not None else (None, None)
     bias = state.bias(query.shape[1] // key.shape[1], query.dtype)
-    out = merged_attention(query, pk, pv, key, value, None, scaling, bias=bias)
+    view = state.groups
+    groups = (view.keys[module.layer_idx], view.values[module.layer_idx], view) if view is not None else None
+    out = merged_attention(query, pk, pv, key, value, None, scaling, bias=bias, groups=groups)
     return out.transpose(1, 2).contiguous(), None   # (R, q, H, d), as transformers' own functions return
+
+
+class PromptGroups:
+    """Keys/values of the prompts whose samples are decoding: one block per prompt, not one copy per
+    sample. Blocks are reused once a prompt's last sample finishes; the store doubles when full."""
+
+    def __init__(self, n_layers: int, length: int):
+        self.n_layers = n_layers
+        self.length = length                  # columns per block: the longest prompt
+        self.keys: list[torch.Tensor] = []    # per layer (G, Hkv, length, d)
+        self.values: list[torch.Tensor] = []
+        self.bias: torch.Tensor | None = None  # (G, 1, 1, length): 0 on a prompt's columns, -max past it
+        self.free: list[int] = []
+        self.block: dict[int, int] = {}       # prompt -> its block
+
+    def add(self, prompt: int, kv: list[tuple[torch.Tensor, torch.Tensor]]) -> int:
+        """The block of ``prompt``, loading its per-layer ``(Hkv, L, d)`` keys/values on first use."""
+        if prompt in self.block:
+            return self.block[prompt]
+        if not self.free:
+            self._grow(kv[0][0])
+        b = self.free.pop()
+        n = kv[0][0].shape[1]
+        for layer_k, layer_v, (k, v) in zip(self.keys, self.values, kv):
+            layer_k[b, :, :n] = k
+            layer_v[b, :, :n] = v
+        self.bias[b] = torch.finfo(self.bias.dtype).min
+        self.bias[b, ..., :n] = 0
+        self.block[prompt] = b
+        return b
+
+    def release(self, prompt: int) -> None:
+        self.free.append(self.block.pop(prompt))
+
+    def _grow(self, like: torch.Tensor) -> None:
+        old = 0 if self.bias is None else self.bias.shape[0]
+        size = max(4, 2 * old)
+
+        def grown(t: torch.Tensor | None) -> torch.Tensor:
+            new = like.new_zeros((size, like.shape[0], self.length, like.shape[-1]))
+            if t is not None:
+                new[:old] = t
+            return new
+
+        self.keys = [grown(t) for t in (self.keys or [None] * self.n_layers)]
+        self.values = [grown(t) for t in (self.values or [None] * self.n_layers)]
+        bias = like.new_full((size, 1, 1, self.length), torch.finfo(like.dtype).min)
+        if self.bias is not None:
+            bias[:old] = self.bias
+        self.bias = bias
+        self.free.extend(range(size - 1, old - 1, -1))   # pop() hands out the lowest first
+
+    def view(self, row_block: torch.Tensor) -> GroupView:
+        return GroupView.of_rows(self.keys, self.values, self.bias, row_block)
 
 
 _REGISTERED = False

@@ -43,6 +43,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -91,7 +92,8 @@ class TrainConfig(TrainingArguments):
     save_steps: float = 50
     save_total_limit: int | None = 2
     report_to: Any = "none"
-    optim: str = "adamw_torch"
+    # transformers' own default from torch 2.8: one fused kernel per step, not a chain of foreach ops
+    optim: str = "adamw_torch_fused"
     remove_unused_columns: bool = False   # position_ids / logits_to_keep must reach the model
     # the kit's own fields
     max_length: int = 512                 # tokens of input + target + EOS
@@ -538,6 +540,27 @@ def _load_for_training(model_name, method: str, config: TrainConfig, seed: int):
                       gradient_checkpointing=config.gradient_checkpointing)
 
 
+def sparse_tied_embedding_grad(model) -> bool:
+    """Make the input embedding's gradient sparse when that embedding is the LM head (OPT, GPT-2,
+    SmolLM2 tie them); True if it did.
+
+    The lookup's gradient touches only the batch's tokens, but left dense autograd zero-fills a
+    (vocabulary x hidden) matrix, scatters into it and adds it to the head's dense gradient every
+    step (SmolLM2-135M on the CPU: ~0.2 s of a 7 s step). Sparse, the batch's rows are added to the
+    head's gradient directly: the same sums, and the parameter's gradient stays dense, so the
+    optimizer and clipping see what they saw. Not for an untied embedding (its gradient would be
+    sparse, which AdamW refuses) nor under several processes (DDP reduces a sparse module's
+    gradient as sparse)."""
+    import torch
+
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if isinstance(emb, torch.nn.Embedding) and head is not None and emb.weight is head.weight \
+            and emb.weight.requires_grad:
+        emb.sparse = True
+        return True
+    return False
+
+
 def _plain_write_error(error: RuntimeError, ckpt_dir: Path) -> Exception:
     """torch reports a full disk while saving as ``PytorchStreamWriter failed writing file ...``;
     say what happened and what to do (resume skips the checkpoint it cut short)."""
@@ -653,6 +676,10 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     state.wait_for_everyone()
 
     model, tokenizer = _load_for_training(model_name_or_path, method, config, seed)
+    # one process only: under a launcher PartialState may still say 1 here, the world size does not
+    alone = state.num_processes == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
+    if method == "full" and alone and not (config.deepspeed or config.fsdp):
+        sparse_tied_embedding_grad(model)
     if config.attention:
         model.set_attn_implementation(config.attention)
     left = _accepts(model, "position_ids", "logits_to_keep")

@@ -118,6 +118,20 @@ def test_logprobs_are_raw_softmax_of_the_chosen_tokens():
     assert g.logprobs == pytest.approx(ref.tolist(), abs=1e-4)
 
 
+@pytest.mark.parametrize("engine", ["shared", "dense"])
+def test_without_logprobs_the_samples_are_the_same(engine):
+    """GenerationConfig(logprobs=False) (what evaluation asks for) skips the log-probs only."""
+    import dataclasses
+
+    model, tok = load_model("tiny-llama")
+    cfg = GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, temperature=0.8, top_k=10, n=3, seed=4)
+    with_lp = generate(model.eval(), tok, PROMPTS, cfg, engine=engine)
+    without = generate(model, tok, PROMPTS, dataclasses.replace(cfg, logprobs=False), engine=engine)
+    assert [[g.token_ids for g in row] for row in without] == [[g.token_ids for g in row] for row in with_lp]
+    assert all(g.logprobs == [] for row in without for g in row)
+    assert all(len(g.logprobs) == len(g.token_ids) for row in with_lp for g in row)
+
+
 def test_samples_do_not_depend_on_batch_composition(tiny):
     model, tok = tiny
     cfg = GenerationConfig(max_new_tokens=10, stop=(), do_sample=True, temperature=1.0, top_k=0, n=4, seed=3)

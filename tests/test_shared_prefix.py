@@ -5,7 +5,7 @@ import torch
 
 from scotd_kit.generation import GenerationConfig, generate, inverse_cdf, uniforms
 from scotd_kit.models import load_model
-from scotd_kit.shared_prefix import merged_attention, supports_shared_prefix
+from scotd_kit.shared_prefix import PromptGroups, merged_attention, supports_shared_prefix
 
 PROMPTS = ["Q: What is 2+3?\nA: ", "Q: Is the sky blue on a clear day, or is it green?\nA: ", "Hi", "Q: x\nA: ",
            "Q: Which is larger, 17 or 71? Think it through.\nA: "]
@@ -47,6 +47,48 @@ def test_merged_attention_equals_plain_attention(heads, kv_heads, q_len, padded,
     ref = plain_attention(query, pk, pv, key, value, mask, d ** -0.5)
     assert out.shape == ref.shape
     assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(6, 2), (4, 4)])     # GQA and MHA
+@pytest.mark.parametrize("with_prefix", [False, True])
+@pytest.mark.parametrize("fused", [True, False])
+def test_prompt_blocks_equal_plain_attention(heads, kv_heads, with_prefix, fused):
+    """Decode rows of three prompts (of different lengths, 1-3 samples each, interleaved): prompt
+    keys/values held once per prompt in a PromptGroups block give plain attention over
+    prefix + prompt + the row's own generated tokens."""
+    g = torch.Generator().manual_seed(heads + 7 * with_prefix)
+    d, P, S = 16, 5, 4
+    lengths, row_prompt = [6, 3, 9], [2, 0, 2, 1, 0, 2]
+    kv = [[(torch.randn(kv_heads, n, d, generator=g), torch.randn(kv_heads, n, d, generator=g))] for n in lengths]
+    groups = PromptGroups(1, max(lengths))
+    for p in (2, 0, 1):
+        groups.add(p, kv[p])
+    blocks = torch.tensor([groups.block[p] for p in row_prompt])
+    R = len(row_prompt)
+    query = torch.randn(R, heads, 1, d, generator=g)
+    pk, pv = (torch.randn(kv_heads, P, d, generator=g) for _ in range(2)) if with_prefix else (None, None)
+    key, value = torch.randn(R, kv_heads, S, d, generator=g), torch.randn(R, kv_heads, S, d, generator=g)
+    own = torch.tensor([4, 1, 2, 3, 4, 1])            # generated tokens in each row's own cache
+    mask = (torch.arange(S)[None, :] < own[:, None])[:, None, :]
+    view = groups.view(blocks)
+    out = merged_attention(query, pk, pv, key, value, mask, d ** -0.5, fused=fused,
+                           groups=(groups.keys[0], groups.values[0], view))
+    for r, p in enumerate(row_prompt):    # the reference: the prompt's tokens in front of the row's own
+        k_r = torch.cat([kv[p][0][0], key[r, :, :own[r]]], dim=1)[None]
+        v_r = torch.cat([kv[p][0][1], value[r, :, :own[r]]], dim=1)[None]
+        ref = plain_attention(query[r:r + 1], pk, pv, k_r, v_r, torch.ones(1, 1, k_r.shape[2], dtype=torch.bool),
+                              d ** -0.5)
+        assert torch.allclose(out[r:r + 1], ref, atol=1e-5), (r, (out[r:r + 1] - ref).abs().max())
+
+
+def test_prompt_blocks_are_reused_and_grow():
+    groups = PromptGroups(2, 3)
+    kv = [(torch.ones(1, 2, 4), torch.ones(1, 2, 4))] * 2
+    blocks = [groups.add(p, kv) for p in range(5)]               # a fifth prompt doubles the store
+    assert len(set(blocks)) == 5 and groups.bias.shape[0] == 8 and groups.add(3, kv) == blocks[3]
+    groups.release(1)
+    assert groups.add(9, kv) == blocks[1]                        # a finished prompt's block is reused
+    assert (groups.bias[blocks[1], 0, 0] == 0).tolist() == [True, True, False]
 
 
 def test_a_query_that_sees_no_suffix_gets_no_nan():
@@ -109,13 +151,21 @@ def test_a_sample_does_not_depend_on_its_batch_mates():
 
 
 def test_stop_strings_and_eos_with_refilled_slots():
-    """Slots freed by stopped samples are refilled while others run: texts stay cut at the stop."""
+    """Slots freed by stopped samples are refilled while others run (prompt blocks released and
+    reused): texts stay cut at the stop, and every sample is the dense engine's.
+
+    Top-k 50 as in self-consistency: over the full vocabulary at T=1 a sample can land on the CDF
+    boundary of two tokens of probability ~1e-6, where the engines' rounding (log-probs agree to
+    ~2e-5) decides between them."""
     model, tok = load_model("smollm2-135m-instruct")
-    cfg = GenerationConfig(max_new_tokens=24, do_sample=True, temperature=1.0, top_k=0, n=4, seed=2)
+    cfg = GenerationConfig(max_new_tokens=24, do_sample=True, temperature=1.0, top_k=50, n=4, seed=2)
     prompts = ["Q: Name a fruit.\nA: ", "Q: What is 3 + 4?\nA: ", "Q: Is ice cold?\nA: "]
     dense = generate(model.eval(), tok, prompts, cfg, engine="dense")
     shared = generate(model, tok, prompts, cfg, engine="shared", batch_size=3)
     assert _ids(shared) == _ids(dense)
+    for row_s, row_d in zip(shared, dense):
+        for a, b in zip(row_s, row_d):
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
     for row in shared:
         for g in row:
             assert "\n\n" not in g.text

@@ -45,3 +45,32 @@ def test_target_head_gives_the_same_loss_and_gradients(name, left):
     # with select unset the head is the model's own again (generation and evaluation)
     with torch.no_grad():
         assert model(**batch).logits.shape[0] == labels.shape[0]
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-opt"])
+def test_a_sparse_tied_embedding_gives_the_same_dense_gradients(name):
+    """The kit's full fine-tuning makes a tied input embedding's gradient sparse: the parameter's
+    gradient must stay dense (AdamW and clipping need it) and equal the dense computation's."""
+    model, tok = load_model(name, dtype=torch.float32)
+    model.eval()
+    batch = training.Collator(tok.pad_token_id, left=True)(_features(tok))
+    labels = batch.pop("labels")
+    grads = []
+    for sparse in (False, True):
+        if sparse:
+            assert training.sparse_tied_embedding_grad(model)
+        model.zero_grad()
+        training.target_loss(model(**batch), labels).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for n, g in grads[1].items():
+        assert not g.is_sparse, n
+        assert torch.allclose(g, grads[0][n], atol=1e-7, rtol=1e-5), n
+
+
+def test_an_untied_embedding_stays_dense():
+    model, _ = load_model("tiny-llama", dtype=torch.float32)
+    head = model.get_output_embeddings()
+    head.weight = torch.nn.Parameter(head.weight.detach().clone())    # untie
+    assert not training.sparse_tied_embedding_grad(model)
+    assert not model.get_input_embeddings().sparse
