@@ -691,6 +691,9 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     epochs = max(1, math.ceil(batches_needed / per_epoch_batches))
     items, batches = schedule(tok, instances, batch_size=batch, epochs=epochs, seed=seed,
                               group_by_length=config.group_by_length, megabatch_factor=config.megabatch_factor)
+    # exactly the run's batches (the rest of the last epoch is never trained on): with batches to spare,
+    # Trainer resumed from the final checkpoint takes one more step, past max_steps
+    batches = batches[:batches_needed]
     args = config.training_arguments(ckpt_dir, max_steps=total_steps, seed=seed, evaluate=eval_fn is not None)
 
     KitTrainer, StepRecorder = _trainer_class()

@@ -1,5 +1,6 @@
 """Issue 13, defect 1: a checkpoint cut short by a kill or a full disk never blocks resume."""
 import json
+import shutil
 
 import pytest
 
@@ -27,6 +28,25 @@ def test_resume_skips_half_written_checkpoints_and_matches_the_uninterrupted_run
     assert len(kept) <= cfg.save_total_limit
     assert all(json.loads((k / "trainer_state.json").read_text()) for k in kept)
 
+
+
+def test_a_kill_after_the_last_checkpoint_resumes_without_an_extra_step(tmp_path):
+    """Killed after the final checkpoint was saved but before ``final/``: the resumed run trains
+    nothing more (Trainer, given batches to spare, used to take a step past ``max_steps``)."""
+    insts, cfg = _instances(12), _cfg(max_steps=8, save_steps=2, save_total_limit=2)
+    ref = training.fine_tune("tiny-gpt2", insts, output_dir=tmp_path / "ref", config=cfg, seed=3)
+    cut = tmp_path / "cut"
+    training.fine_tune("tiny-gpt2", insts, output_dir=cut, config=cfg, seed=3)
+    shutil.rmtree(cut / "final")                                      # what the kill left unwritten
+    (cut / "result.json").unlink()
+    res = training.fine_tune("tiny-gpt2", insts, output_dir=cut, config=cfg, seed=3)
+    assert res.resumed_from_step == 8 and res.steps == 8
+    assert [x["step"] for x in res.losses] == list(range(1, 9))
+    assert [round(x["loss"], 5) for x in res.losses] == [round(x["loss"], 5) for x in ref.losses]
+    a, _ = training.load_student(ref.model_dir)
+    b, _ = training.load_student(res.model_dir)
+    pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
+    assert max((pa[n] - pb[n]).abs().max().item() for n in pa) < 1e-6
 
 def test_a_full_disk_while_saving_is_a_plain_error(tmp_path, monkeypatch):
     """torch's own words for a full disk are an opaque stream error; fine_tune says what happened."""
