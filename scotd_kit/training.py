@@ -676,9 +676,9 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     state.wait_for_everyone()
 
     model, tokenizer = _load_for_training(model_name_or_path, method, config, seed)
-    # one process only: under a launcher PartialState may still say 1 here, the world size does not
-    alone = state.num_processes == 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1
-    if method == "full" and alone and not (config.deepspeed or config.fsdp):
+    # under a launcher PartialState may still say 1 process here (CPU); the launcher's WORLD_SIZE does not
+    world = max(state.num_processes, int(os.environ.get("WORLD_SIZE", "1")))
+    if method == "full" and world == 1 and not (config.deepspeed or config.fsdp):
         sparse_tied_embedding_grad(model)
     if config.attention:
         model.set_attn_implementation(config.attention)
@@ -686,8 +686,8 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     tok = Tokenized(instances, tokenizer, config.max_length)
     batch = config.per_device_train_batch_size
     per_epoch_batches = math.ceil(len(instances) / batch)
-    total_steps = _total_steps(config, per_epoch_batches, state.num_processes)
-    batches_needed = total_steps * config.gradient_accumulation_steps * state.num_processes
+    total_steps = _total_steps(config, per_epoch_batches, world)
+    batches_needed = total_steps * config.gradient_accumulation_steps * world
     epochs = max(1, math.ceil(batches_needed / per_epoch_batches))
     items, batches = schedule(tok, instances, batch_size=batch, epochs=epochs, seed=seed,
                               group_by_length=config.group_by_length, megabatch_factor=config.megabatch_factor)
