@@ -53,9 +53,10 @@ def instances_hash(instances) -> str:
 
 
 def device() -> str:
-    import torch
+    """The device the hardware rule places models on (:mod:`scotd_kit.hardware`)."""
+    from .hardware import machine
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return machine().device
 
 
 def free_memory() -> None:
@@ -314,13 +315,15 @@ class Lab:
         task = p.task(paper_task)
         split = split or self.eval_split(paper_task)
         sc = decoding == "self_consistency"
-        # the profile's teacher is evaluated in the precision it samples in (teacher_dtype)
+        # the profile's teacher is evaluated in the precision it samples in (teacher_dtype); the precision and
+        # device the hardware rule resolves are part of the key (they change the generated text)
         dtype = p.teacher_dtype if str(model) == p.teacher else None
+        where = placement_of(model, dtype)
         key = dict(model=model_key(model), task=task, split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
                    # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11
-                   **({"space_boundary": True} if demos else {}), **({"dtype": dtype} if dtype else {}))
+                   **({"space_boundary": True} if demos else {}), precision=where.precision, device=where.device)
         out = self.root / "evals" / settings_hash("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
@@ -342,15 +345,13 @@ class Lab:
         return {**result.summary(), **extra}
 
     def _load(self, model: str | Path, dtype: str | None = None):
-        """The model (in ``dtype``, a name, if given), on the GPU when there is one; the model held
-        before is released first."""
+        """The model (``dtype``: a precision request, None for the hardware rule's), placed by the rule
+        (:func:`scotd_kit.models.load_model`); the model held before is released first."""
         key = f"{model}|{dtype}" if dtype else str(model)
         if self._held is not None and self._held[0] == key:
             return self._held[1], self._held[2]
         self.release()
         model_obj, tok = load_any(model, dtype=dtype)
-        if not getattr(model_obj, "is_loaded_in_4bit", False) and not getattr(model_obj, "is_loaded_in_8bit", False):
-            model_obj.to(device())
         self._held = (key, model_obj, tok)
         return model_obj, tok
 
@@ -484,7 +485,9 @@ def load_any(model: str | Path, *, dtype: str | None = None):
 
     path = Path(model)
     if path.is_dir() and (path / STUDENT_FILE).exists():   # written by training.fine_tune
-        return load_student(path)
+        # a LoRA adapter is folded into its base for decoding (one matmul per layer instead of three);
+        # a quantised base cannot take it and keeps the adapter
+        return load_student(path, merge=True, dtype=dtype)
     from .models import load_model
 
     return load_model(str(model), dtype=dtype)
@@ -507,15 +510,19 @@ def teacher_from_spec(spec: str, *, dtype: str | None = None):
 
 
 def _local_teacher(spec: str, dtype: str | None = None):
+    """A local teacher; :func:`scotd_kit.models.load_model` places it (on the GPU when there is one)."""
     from .teachers import LocalTeacher
 
-    class OnDeviceTeacher(LocalTeacher):
-        """A local teacher placed on the GPU when there is one (weights load on first use)."""
+    return LocalTeacher(spec, dtype=dtype)
 
-        def _load(self) -> None:
-            fresh = self._model is None
-            super()._load()
-            if fresh and not getattr(self._model, "is_loaded_in_4bit", False):
-                self._model.to(device())
 
-    return OnDeviceTeacher(spec, dtype=dtype)
+def placement_of(model: str | Path, dtype: str | None = None):
+    """Where and in which precision ``model`` (a name or a student directory) will be evaluated."""
+    from .models import placement
+    from .training import STUDENT_FILE
+
+    path = Path(model)
+    if path.is_dir() and (path / STUDENT_FILE).exists():
+        meta = json.loads((path / STUDENT_FILE).read_text(encoding="utf-8"))
+        return placement(dtype, role="evaluation", quantization=meta.get("quantization"))
+    return placement(dtype, role="evaluation")

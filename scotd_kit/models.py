@@ -229,12 +229,10 @@ def load_tokenizer(name_or_path: str | os.PathLike):
 
 
 def preferred_dtype(device: str | None = None):
-    """bf16 where the GPU has it, fp16 on older GPUs (a T4 has no bf16), fp32 on the CPU."""
-    import torch
+    """The dtype :mod:`scotd_kit.hardware`'s rule picks for a model on ``device`` (None: where it would go)."""
+    from .hardware import choose
 
-    if (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+    return choose(None, device=device).dtype
 
 
 def quantization_config(quantization: str | None, compute_dtype=None):
@@ -262,21 +260,42 @@ def lora_config(lora: Any):
     return LoraConfig(**settings)
 
 
+def placement(dtype=None, *, role: str = "model", device: str | None = None, quantization: str | None = None):
+    """The :class:`~scotd_kit.hardware.Choice` (device, precision, why) for a model to load: the hardware
+    rule given the request ``dtype`` (a torch dtype, a name, ``"fast"`` or None). A quantised model
+    runs on the GPU (bitsandbytes) and computes in the rule's type."""
+    from .hardware import choose
+
+    choice = choose(dtype, role=role, device=device)
+    if quantization and choice.device != "cuda":
+        import warnings
+
+        warnings.warn(f"{quantization} quantisation needs a CUDA GPU for speed (bitsandbytes); on "
+                      f"{choice.device} it runs slowly or not at all", RuntimeWarning, stacklevel=3)
+    return choice
+
+
 def load_model(name_or_path: str | os.PathLike, *, quantization: str | None = None, lora: Any = None,
-               dtype=None, device_map=None, gradient_checkpointing: bool = False):
-    """Load ``(model, tokenizer)``; see the module docstring for the names it accepts. ``dtype``: a torch
-    dtype or its name (``"bfloat16"``); None: :func:`preferred_dtype`."""
+               dtype=None, device: str | None = None, device_map=None, gradient_checkpointing: bool = False,
+               role: str = "model"):
+    """Load ``(model, tokenizer)``; see the module docstring for the names it accepts.
+
+    Where and in which precision come from :func:`placement` (the hardware rule): ``dtype`` is a request
+    (a torch dtype, ``"bf16"``, ``"bfloat16"``, ``"fast"``; None: the rule's wish), ``device`` one too
+    (None: the GPU when there is one). Weights load straight onto that device. ``model.scotd_choice``
+    records what was chosen and why."""
     from transformers import AutoModelForCausalLM
 
-    if isinstance(dtype, str):
-        import torch
-
-        dtype = getattr(torch, dtype)
+    choice = placement(dtype, role=role, device=device, quantization=quantization)
     path = resolve(name_or_path)
     tok = load_tokenizer(path)
-    kwargs: dict[str, Any] = {"dtype": dtype or preferred_dtype()}
+    kwargs: dict[str, Any] = {"dtype": choice.dtype}
     if quantization:
-        kwargs["quantization_config"] = quantization_config(quantization, dtype)
+        kwargs["quantization_config"] = quantization_config(quantization, choice.dtype)
+    if device_map is None:
+        from .hardware import device_map as _device_map
+
+        device_map = _device_map(choice)
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
@@ -298,4 +317,5 @@ def load_model(name_or_path: str | os.PathLike, *, quantization: str | None = No
         model = get_peft_model(model, lora_config(lora))
     elif gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    model.scotd_choice = choice
     return model, tok

@@ -44,7 +44,9 @@ class Profile:
     teacher_temperature: float = 1.0            # SCoTD samples at T=1
     teacher_max_new_tokens: int = 64
     teacher_batch_size: int = 16
-    teacher_dtype: str | None = None            # a local teacher's precision ("bfloat16"); None: the device's
+    # a local teacher's precision request ("bf16", "fp32"; "bf16!" insists); None: the hardware rule's fastest
+    # native type (scotd_kit.hardware), which every profile uses: a profile states no dtype tied to one machine
+    teacher_dtype: str | None = None
     exemplars: dict = field(default_factory=dict)  # task -> [(x, rationale, y), ...] replacing the spec's
     student: str = "smollm2-135m-instruct"
     student_sizes: tuple = ("smollm2-135m-instruct",)
@@ -143,12 +145,14 @@ PROFILES = {
     # (about a third), so the demo samples at T=0.3 (twice T=0.7's correct CoTs) over 1,400 instances; the
     # figures whose effect a CPU cannot show run small (notebook_settings) and the summary says so (notebook_notes)
     "demo": Profile(
-        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (bf16, T=0.3, 4-shot) on the "
+        name="demo", description="offline CPU demo: SmolLM2-135M-Instruct teacher (T=0.3, 4-shot) on the "
                                  "generated two-step arithmetic stand-in demo_arith, a random-initialised 3.5M-weight "
-                                 "student (small-llama) with full fine-tuning in bf16 autocast; not a reproduction",
+                                 "student (small-llama) with full fine-tuning, each in the precision the hardware "
+                                 "computes fastest natively (bf16 on AVX512-BF16/AMX CPUs, fp32 on AVX2-only ones); "
+                                 "not a reproduction",
         needs="nothing: offline, CPU",
         task_map={**_DEMO_TASKS, "commonsense_qa": "demo_arith", "openbookqa": "demo_arith", "quarel": "demo_arith"},
-        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.3, teacher_dtype="bfloat16",
+        split_map=_OFFLINE_SPLITS, teacher="smollm2-135m-instruct", teacher_temperature=0.3,
         # 128 decode slots: 256 sampled the whole corpus in 571 s against 573 s; 384 and 512 were no faster on a quarter
         teacher_max_new_tokens=64, teacher_batch_size=128,
         student="small-llama", student_sizes=("mini-llama", "small-llama"), method="full",
@@ -159,9 +163,10 @@ PROFILES = {
         # 200 steps of 32 (SCoTD's batch size): the 6,400 examples of the 400 x 16 before, ~20% faster on this CPU;
         # N=4 - N=1 on validation, mean of 3 seeds: +6.0 [3.0, 9.0] (400 x 16: +5.2 [2.3, 8.2]; docs section 7)
         max_steps=200, warmup_steps=10, per_device_train_batch_size=32, learning_rate=1e-3, max_length=256,
-        # bf16: 1.44x faster per step on this CPU (avx512_bf16); eager attention: ~20% faster per step than
-        # PyTorch's fused SDPA, whose backward is slow for these ~60-token sequences on the CPU
-        train_args={"precision": "bf16", "attention": "eager"},
+        # precision: the hardware rule's (bf16 autocast was 1.44x faster per step on an AVX512-BF16 CPU, and many
+        # times slower where bf16 is emulated); eager attention: ~20% faster per step than PyTorch's fused SDPA,
+        # whose backward is slow for these ~60-token sequences on the CPU
+        train_args={"attention": "eager"},
         # self-consistency at T=0.3: the N=4 student's SC minus greedy on validation was +1.5 at T=0.3, +0.5 at
         # 0.2, -0.5 at 0.5, 0.0 at 0.7; k=10 or 20 did no better (docs/demo_design.md section 5)
         student_max_new_tokens=80, sc_k=5, sc_temperature=0.3, multitask=("demo_arith",),

@@ -97,7 +97,9 @@ class TrainConfig(TrainingArguments):
     remove_unused_columns: bool = False   # position_ids / logits_to_keep must reach the model
     # the kit's own fields
     max_length: int = 512                 # tokens of input + target + EOS
-    precision: str = "auto"               # auto | fp32 | fp16 | bf16
+    # a wish or a request the hardware rule resolves (resolved_precision): auto (= fast) | fp32 | fp16 | bf16,
+    # a trailing "!" insists (an emulated type is then an error)
+    precision: str = "auto"
     group_by_length: bool = True
     megabatch_factor: int = 50            # length grouping sorts within batch_size * this
     pad_to_multiple_of: int | None = None  # 8 suits tensor cores; None on the CPU
@@ -132,20 +134,23 @@ class TrainConfig(TrainingArguments):
         return getattr(cls, name)(**overrides)
 
     def shaping_settings(self) -> dict:
-        """JSON-safe settings that shape the trained model (run keys and resume checks use them)."""
+        """JSON-safe settings that shape the trained model (run keys and resume checks use them): the
+        precision as the hardware resolved it, with the device it trains on."""
+        from .hardware import machine
+
         d = json.loads(json.dumps(self.to_dict(), default=str))
+        d["precision"] = self.resolved_precision()
+        d["device"] = "cpu" if self.cpu_only() else machine().device
         return {k: v for k, v in sorted(d.items()) if k not in _NOT_SHAPING}
 
     def resolved_precision(self) -> str:
-        """``auto`` -> bf16 on GPUs that have it, fp16 on older GPUs (T4), fp32 on the CPU."""
-        if self.precision != "auto":
-            return self.precision
-        import torch
+        """What :mod:`scotd_kit.hardware`'s rule makes of ``precision``: the fastest native type for
+        ``auto`` / ``fast`` (bf16 on sm80+ GPUs and bf16-native CPUs, fp16 with loss scaling on older GPUs
+        such as a T4, fp32 elsewhere); an explicit type the hardware would emulate warns and takes that
+        fast path (``"bf16!"`` insists, and errors there). Under ``use_cpu`` the CPU is asked."""
+        from .hardware import choose
 
-        if not torch.cuda.is_available():
-            return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
+        return choose(self.precision, role="training", device="cpu" if self.use_cpu else None).precision
     def cpu_only(self) -> bool:
         """True on a machine without a GPU (or when asked): processes started by ``accelerate launch`` /
         ``torchrun`` then form a gloo (MULTI_CPU) group -- without ``cpu=True`` accelerate would give each
@@ -521,6 +526,22 @@ def _fingerprint(model_name: str, method: str, config: TrainConfig, seed: int, i
             "instances": len(instances), "data_sha256": h.hexdigest()}
 
 
+def one_gpu_per_process(args):
+    """``args`` training on one GPU when one process sees several without a launcher (Kaggle's 2xT4, a
+    notebook on a multi-GPU node). Trainer would wrap the model in ``nn.DataParallel``, which splits
+    each batch across replicas: the kit's target-only head selects positions of the whole batch and
+    fails on a replica's rows, and the kit's batch sampler already fixes one batch per step.
+    ``accelerate launch --num_processes N`` (one process per GPU, DDP) uses them all."""
+    if args.n_gpu > 1:
+        import warnings
+
+        warnings.warn(f"{args.n_gpu} GPUs are visible to one process: training on one (cuda:0); run under "
+                      f"`accelerate launch --num_processes {args.n_gpu}` to train on all of them",
+                      RuntimeWarning, stacklevel=2)
+        args._n_gpu = 1     # what TrainingArguments sets per process under a launcher
+    return args
+
+
 def _load_for_training(model_name, method: str, config: TrainConfig, seed: int):
     import torch
     from transformers import set_seed
@@ -694,7 +715,8 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     # exactly the run's batches (the rest of the last epoch is never trained on): with batches to spare,
     # Trainer resumed from the final checkpoint takes one more step, past max_steps
     batches = batches[:batches_needed]
-    args = config.training_arguments(ckpt_dir, max_steps=total_steps, seed=seed, evaluate=eval_fn is not None)
+    args = one_gpu_per_process(config.training_arguments(ckpt_dir, max_steps=total_steps, seed=seed,
+                                                         evaluate=eval_fn is not None))
 
     KitTrainer, StepRecorder = _trainer_class()
     head = TargetHead().attach(model)

@@ -6,12 +6,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Numbers in tests must not move with the host's CPU: every model runs in fp32 unless a test asks the
+# hardware rule itself (tests/machines.py's stand-ins clear this and fake torch's answers).
+os.environ.setdefault("SCOTD_PRECISION", "fp32")
 
 import pytest  # noqa: E402
 
 from scotd_kit.paths import data_dir  # noqa: E402
 
 from .fixture_records import FIXTURE_FILES  # noqa: E402
+from .machines import MACHINES, stand_in  # noqa: E402
 
 SHARED = data_dir()
 
@@ -37,3 +41,10 @@ def fixture_data_dir(tmp_path) -> Path:
         else:
             path.write_text(records)
     return tmp_path
+
+
+@pytest.fixture(params=MACHINES)
+def machine(request, monkeypatch) -> str:
+    """Each stand-in machine in turn (tests/machines.py); the test gets its name."""
+    stand_in(monkeypatch, request.param)
+    return request.param

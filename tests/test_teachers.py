@@ -23,7 +23,7 @@ def canon(corpus):
 
 
 def test_local_teacher_samples_do_not_depend_on_batching_or_interruption(tiny, tmp_path):
-    assert isinstance(tiny, Teacher) and tiny.id == "local:tiny-gpt2+sb"
+    assert isinstance(tiny, Teacher) and tiny.id == "local:tiny-gpt2+sb+fp32"   # tests pin fp32 (conftest)
     examples = load_split("demo_compare", "validation")[:4]
     kw = dict(n=3, max_new_tokens=12, progress=False)
     one_go = sample_corpus("demo_compare", examples, tiny, corpus_path=tmp_path / "a.jsonl", batch_size=4, **kw)
@@ -52,12 +52,15 @@ def test_local_teacher_reports_finish_reasons_and_real_token_counts(tiny):
     assert res.completion_tokens >= sum(c.completion_tokens for c in res.completions)
 
 
-def test_local_teacher_in_another_precision_is_another_teacher():
-    """The demo samples its teacher in bf16 (1.6x faster on a CPU with bf16 units): other samples, other id."""
+def test_local_teacher_in_another_precision_is_another_teacher(monkeypatch):
+    """A bf16 teacher (on a CPU with bf16 instructions: the AMX stand-in) samples otherwise: another id."""
     import torch
 
+    from .machines import stand_in
+
+    stand_in(monkeypatch, "amx_cpu")
     bf16 = LocalTeacher("tiny-gpt2", dtype="bfloat16")
-    assert bf16.id == "local:tiny-gpt2+sb+bfloat16" != LocalTeacher("tiny-gpt2").id
+    assert bf16.id == "local:tiny-gpt2+sb+bf16" != LocalTeacher("tiny-gpt2", dtype="fp32").id
     assert bf16.model.dtype == torch.bfloat16
     res = bf16.sample([SampleRequest(prompt="Q: count\nA: ", n=2, seed=7)], SamplingSettings(max_new_tokens=4))[0]
     assert len(res.completions) == 2

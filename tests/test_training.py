@@ -244,13 +244,15 @@ def test_bad_instances_are_named():
 
 
 def test_precision_follows_the_hardware(monkeypatch):
-    cfg = p = training.TrainConfig.paper()   # built before cuda is faked: TrainingArguments probes devices
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    """The paper recipe's precision is the hardware rule's (tests/test_hardware.py: each stand-in machine)."""
+    from .machines import stand_in
+
+    cfg = p = training.TrainConfig.paper()
+    stand_in(monkeypatch, "avx2_cpu")
     assert cfg.resolved_precision() == "fp32"
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)   # a T4
+    stand_in(monkeypatch, "t4")              # torch.cuda.is_bf16_supported() answers True there
     assert cfg.resolved_precision() == "fp16"
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    stand_in(monkeypatch, "a100")
     assert cfg.resolved_precision() == "bf16"
     assert (p.learning_rate, p.adam_epsilon, p.weight_decay, p.per_device_train_batch_size, p.warmup_steps,
             p.max_steps, p.max_grad_norm, p.max_length) == (2e-5, 1e-5, 0.0, 32, 500, 20_000, 0.5, 700)

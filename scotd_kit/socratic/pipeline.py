@@ -11,6 +11,8 @@ import json
 import warnings
 from pathlib import Path
 
+from ..hardware import choose
+from ..models import placement
 from ..experiments import Lab, _slug, load_any, settings_hash, teacher_from_spec
 from ..io import DataError, write_json, write_jsonl
 from ..tasks import get_task, load_split
@@ -122,10 +124,12 @@ class SocraticLab:
         s, size, spec = self.s, size or self.s.sizes[-1], get_task(task)
         # GSM8K's problems and steps are far longer than the stand-in's: they get their own length
         real = not spec.generate
+        trained = choose(s.precision, role="training")       # the hardware rule's precision and device
         max_length = s.real_max_length if s.real_max_length and real else s.max_length
         steps = s.real_train_steps if s.real_train_steps is not None and real else s.train_steps
         base = dict(task=spec.name, kind=kind, source=source if kind in ("unified", "iterative") else None,
-                    model=size, method=s.method, precision=s.precision, steps=steps, epochs=s.train_epochs,
+                    model=size, method=s.method, precision=trained.precision, device=trained.device, steps=steps,
+                    epochs=s.train_epochs,
                     batch=s.batch_size, lr=s.learning_rate, max_length=max_length, train_limit=s.train_limit,
                     real_limit=s.real_limit, seed=s.seed, format=FORMAT_VERSION,
                     teacher=(s.teacher, s.teacher_n) if source == "teacher" else None)
@@ -172,6 +176,8 @@ class SocraticLab:
         key = dict(models={k: str(v) for k, v in models.items()}, task=spec.name, split=spec.eval_split,
                    limit=s.eval_limit, real_limit=s.real_limit, loop=self.loop_config().__dict__,
                    answer_tokens=s.answer_max_new_tokens, seed=s.seed)
+        where = placement(None, role="evaluation")           # precision and device change the generated text
+        key.update(precision=where.precision, device=where.device)
         if kind != "iterative":      # their records keep evaluate()'s strict reading: a scorer change is a new run
             from ..evaluation import SCORER_VERSION
             key["scorer"] = SCORER_VERSION

@@ -16,7 +16,8 @@ class SocraticSettings:
     sizes: tuple                          # student models of the main table
     size_grid: tuple                      # QG / QA sizes of the size analysis
     method: str = "lora"                  # full | lora | qlora
-    precision: str = "auto"               # TrainConfig.precision: auto | fp32 | fp16 | bf16 (CPU: autocast)
+    # TrainConfig.precision: auto (the hardware rule's fastest native type) | fp32 | fp16 | bf16 (CPU: autocast)
+    precision: str = "auto"
     teacher: str | None = None            # teacher decompositions: a model name, "openai:<model>"; None = gold only
     teacher_n: int = 1
     teacher_max_new_tokens: int = 256
@@ -47,14 +48,14 @@ SETTINGS = {
         tasks=_STAND_IN, sizes=("tiny-gpt2",), size_grid=("tiny-gpt2", "tiny-llama"), method="full",
         teacher_max_new_tokens=24, train_limit=6, eval_limit=4, train_steps=3, batch_size=4, learning_rate=1e-3, max_length=192,
         step_limit=3, qg_max_new_tokens=12, qa_max_new_tokens=12, answer_max_new_tokens=24, decode_batch_size=4),
-    # LoRA steps of a 135M model cost ~2.5 s each on an idle 2-core CPU in bf16 autocast (4.2 s in fp32), so
+    # LoRA steps of a 135M model cost ~2.5 s each on an idle 2-core CPU with native bf16 (4.2 s in fp32), so
     # 48 steps of 8 on short sequences (about 2 epochs of the question generator's 232 pairs: with 16 steps
     # of 4 it asked one sub-question and stopped, 0 %; with these, 42.5 % on 40 problems); the real GSM8K
     # files at a tiny limit, 8 steps (the same code path; a 135M model is not expected to solve them).
     # 160 answer tokens: a unified stand-in trace is ~100 tokens (with 96, 19 of 40 were cut before the answer)
     "demo": SocraticSettings(
         tasks=_STAND_IN + (("gsm8k_socratic", "gsm8k_socratic"),), sizes=("smollm2-135m-instruct",),
-        size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora", precision="bf16",
+        size_grid=("tiny-llama", "smollm2-135m-instruct"), method="lora",
         train_limit=64, eval_limit=100, real_limit=16, real_max_length=384, train_steps=48, real_train_steps=8,
         batch_size=8, learning_rate=1e-3,
         max_length=192, step_limit=4, qg_max_new_tokens=24, qa_max_new_tokens=32, answer_max_new_tokens=160,

@@ -23,8 +23,9 @@ class LocalTeacher:
         """``model``: a name :func:`scotd_kit.models.load_model` resolves, or a loaded model (then
         pass ``tokenizer`` and a ``name`` that identifies the weights: it is part of the corpus keys).
         ``batch_size`` counts sequences decoded together (decode slots); None chooses it from free memory.
-        ``dtype`` (a name: ``"bfloat16"``) loads a named model in that precision instead of the device's
-        preferred one; it is part of the teacher's id (its samples differ)."""
+        ``dtype``: the precision requested for a named model (``"bf16"``, ``"fp32"``, a torch dtype; None: the
+        hardware rule's fastest native type, :mod:`scotd_kit.hardware`); the precision and device it
+        resolves to are part of the teacher's id (its samples differ)."""
         if isinstance(model, str):
             # loaded on first use: a rerun whose corpus is complete never pays for the weights
             self._name_to_load, self._model, self._tokenizer = model, None, None
@@ -44,7 +45,7 @@ class LocalTeacher:
         if self._model is None:
             from ..models import load_model
 
-            self._model, self._tokenizer = load_model(self._name_to_load, dtype=self.dtype)
+            self._model, self._tokenizer = load_model(self._name_to_load, dtype=self.dtype, role="teacher")
             self._model.eval()
 
     @property
@@ -57,11 +58,28 @@ class LocalTeacher:
         self._load()
         return self._tokenizer
 
+    def placement(self):
+        """Where and in which precision the teacher decodes (:func:`scotd_kit.models.placement`): asked
+        without loading the weights, so a complete corpus is found by its id alone."""
+        if self._model is not None and getattr(self._model, "scotd_choice", None) is not None:
+            return self._model.scotd_choice
+        if self._name_to_load is None:      # a model object the caller loaded: as it is
+            from ..hardware import Choice
+
+            p = next(self._model.parameters())
+            name = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}.get(str(p.dtype),
+                                                                                                   str(p.dtype))
+            return Choice(p.device.type, name, "loaded by the caller")
+        from ..models import placement
+
+        return placement(self.dtype, role="teacher")
+
     @property
     def id(self) -> str:
-        # "+sb": prompts end at a token boundary (generate(space_boundary=True)); corpora sampled before
-        # with a dangling "A: " space token are not mixed with these
-        return f"local:{self.model_name}+sb" + (f"+{self.dtype}" if self.dtype else "")
+        # "+sb": prompts end at a token boundary (generate(space_boundary=True)); the precision (and a GPU)
+        # change the samples, so a corpus is never mixed across them
+        c = self.placement()
+        return f"local:{self.model_name}+sb+{c.precision}" + ("" if c.device == "cpu" else f"@{c.device}")
 
     def __repr__(self) -> str:
         return f"LocalTeacher({self.model_name!r})"
