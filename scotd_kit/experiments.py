@@ -356,8 +356,12 @@ class Lab:
         return model_obj, tok
 
     def release(self) -> None:
-        """Drop the model held in memory (before a teacher samples or a student trains)."""
+        """Drop the model held in memory and close in-process vLLM engines (before a teacher samples or a
+        student trains): an engine keeps the GPU memory it reserved until it is shut down."""
+        from .teachers.vllm_backend import close_all
+
         self._held = None
+        close_all()
         free_memory()
 
     def measure(self, paper_task: str, *, decoding: str = "greedy", split: str | None = None,
@@ -495,9 +499,11 @@ def load_any(model: str | Path, *, dtype: str | None = None):
 
 def teacher_from_spec(spec: str, *, dtype: str | None = None):
     """``"replay:<file>"`` (one of SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an
-    OpenAI-compatible endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``), or a model
-    name / path (local, loaded on first use, on the GPU when there is one; ``dtype``: its precision,
-    e.g. ``"bfloat16"``, None for the device's preferred one)."""
+    OpenAI-compatible endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``; with
+    ``SCOTD_ONE_SAMPLE_PER_CALL=1`` one call per sample seed, as a ``vllm serve`` teacher wants:
+    docs/vllm.md), ``"vllm:<model>"`` (in-process vLLM, its engine built on first use), or a model
+    name / path (local, loaded on first use, on the GPU when there is one). ``dtype``: the precision of
+    a local or vLLM model, e.g. ``"bfloat16"``, None for the device's (or vLLM's) preferred one."""
     from . import teachers
 
     kind, _, rest = spec.partition(":")
@@ -505,7 +511,10 @@ def teacher_from_spec(spec: str, *, dtype: str | None = None):
         return teachers.make_teacher("replay", rest)
     if kind == "openai":
         return teachers.make_teacher("openai", rest,
-                                     base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
+                                     base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                                     one_sample_per_call=os.environ.get("SCOTD_ONE_SAMPLE_PER_CALL", "") == "1")
+    if kind == "vllm":
+        return teachers.make_teacher("vllm", rest, dtype=dtype)
     return _local_teacher(spec, dtype)
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from . import shared_prefix as sp
+from .hardware import warn_if_gpu_unused
 
 FINISH_REASONS = ("stop", "eos", "length")
 ENGINES = ("auto", "shared", "dense")
@@ -49,6 +50,9 @@ _STOP_WINDOW_EXTRA = 8
 # Prompt prefill batches (see prefill_groups): at most this share of padding once a batch holds
 # PREFILL_MIN_TOKENS tokens (CPU matmuls reach ~90 % of their peak from a few hundred rows).
 PREFILL_WASTE, PREFILL_MIN_TOKENS = 0.1, 256
+# ... and at most this many tokens (padding included) in one prefill batch: its activations, not the decode
+# slots, set the peak memory of a call with many long prompts
+PREFILL_MAX_TOKENS = 16_384
 
 
 @dataclass
@@ -138,6 +142,7 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     if not prompts:
         return []
+    warn_if_gpu_unused(model)
     shared = sp.supports_shared_prefix(model) if engine == "auto" else engine == "shared"
     if shared and not sp.supports_shared_prefix(model):
         raise ValueError(f"{type(model).__name__} does not route attention through transformers' attention "
@@ -359,6 +364,35 @@ class _SlotEngine(_Decoder):
                 if cache is not None:
                     cache.put(key, ids[i], k)
 
+    def _inspect(self, item, alive, ended, flagged, steps, tokens, logps, checked, vocab):
+        """``(slot, (prompt, sample), tokens, log-probs, finish reason)`` of every sample that finished since
+        the last inspection (one host sync for all slots). A sample's tokens since then are read in order:
+        the first that completes a stop string ends it; else EOS or the length limit does where it hit."""
+        need = torch.nonzero(alive & ((ended >= 0) | flagged)).flatten()
+        if need.numel() == 0:
+            return []
+        flagged[need] = False
+        rows = need.tolist()
+        ends, stepped = ended[need].tolist(), steps[need].tolist()
+        toks_all = tokens[need].tolist()
+        cand_all = self.stop_candidates(vocab)[tokens[need]].tolist()
+        lps_all = logps[need].tolist() if self.cfg.logprobs else None
+        done = []
+        for r, s in enumerate(rows):
+            end = ends[r] if ends[r] >= 0 else min(stepped[r], self.cfg.max_new_tokens)
+            toks, cand = toks_all[r], cand_all[r]
+            reason, at = None, end
+            for p in range(checked[s], end - 1 if ends[r] >= 0 else end):   # tokens before the end
+                if cand[p] and (reason := self.finished(toks[:p + 1])) is not None:
+                    at = p + 1
+                    break
+            if reason is None and ends[r] >= 0:
+                reason = self.finished(toks[:end])
+            checked[s] = end
+            if reason is not None:
+                done.append((s, item[s], toks[:at], lps_all[r][:at] if lps_all is not None else [], reason))
+        return done
+
     def _slots(self, batch_size: int | None, rows: int, capacity: int) -> int:
         if batch_size is not None:
             return min(batch_size, rows)
@@ -396,6 +430,17 @@ class _SlotEngine(_Decoder):
         logits = None
         vocab = None
         refill_at = max(1, S // 8)   # refill when this many slots are free: prefill in batches, not one by one
+        # finish bookkeeping stays on the device between inspections (a GPU would otherwise wait for the
+        # host every step): ``ended`` holds the token count at which a sample hit EOS or the length limit,
+        # ``flagged`` marks a token since the last inspection that can complete a stop string; the host
+        # looks every ``every`` steps and finds the exact finishing token of each (see _inspect)
+        every = sync_every(dev)
+        alive = torch.zeros(S, dtype=torch.bool, device=dev)
+        ended = torch.full((S,), -1, dtype=torch.long, device=dev)
+        flagged = torch.zeros(S, dtype=torch.bool, device=dev)
+        checked = [0] * S             # host: tokens of the slot's sample already looked at for a stop string
+        since = 0                     # decode steps since the last inspection
+        read_base, read_steps = 0, 0  # longest slot cache when last read, decode steps since
 
         while True:
             free = [s for s in range(len(item)) if item[s] is None]
@@ -416,6 +461,7 @@ class _SlotEngine(_Decoder):
                     item[s] = (i, j)
                     logits[s] = prefilled[i][1]
                     seeds[s], steps[s] = row_seeds[i][j], 0
+                    alive[s], ended[s], flagged[s], checked[s] = True, -1, False, 0
                     if groups is None:
                         start[s], length[s] = P, len(ids[i])
                     else:
@@ -425,6 +471,7 @@ class _SlotEngine(_Decoder):
                     running[i] += 1
                     if left[i] == 0:
                         del prefilled[i]
+                read_base, read_steps = int(length.max()), 0
                 continue   # the new slots' first token is chosen below, with everyone else's
             if live == 0:
                 break
@@ -439,44 +486,47 @@ class _SlotEngine(_Decoder):
                 cols = int(length.max()) + 1      # every slot's filled columns
                 for layer in cache.layers:
                     layer.compact(h, m, keep, cols)
-                for t in (seeds, steps, length, start, block, tokens, logps, logits):
+                for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged):
                     t[h] = t[m]
                 for a, b in zip(holes, movers):
-                    item[a] = item[b]
-                item = item[:keep]
-                seeds, steps, length, start, block, tokens, logps, logits = (
-                    t[:keep] for t in (seeds, steps, length, start, block, tokens, logps, logits))
+                    item[a], checked[a] = item[b], checked[b]
+                item, checked = item[:keep], checked[:keep]
+                seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged = (
+                    t[:keep] for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended,
+                                       flagged))
                 cache.slots = keep
                 continue
 
             chosen, lp = self.choose(logits, seeds, steps)
             rows = torch.arange(len(item), device=dev)
             col = steps.clamp(max=cfg.max_new_tokens - 1)
-            tokens[rows, col] = chosen
+            going = alive & (ended < 0)                 # a sample past its end writes nothing more
+            tokens[rows, col] = torch.where(going, chosen, tokens[rows, col])
             if lp is not None:
-                logps[rows, col] = lp
+                logps[rows, col] = torch.where(going, lp, logps[rows, col])
             steps += 1
-            alive = torch.tensor([it is not None for it in item], device=dev)
-            done = alive & (torch.isin(chosen, self.eos_t) | (steps >= cfg.max_new_tokens))
-            check = alive & ~done & self.stop_candidates(vocab)[chosen]
-            for s in torch.nonzero(done | check).flatten().tolist():
-                t = int(steps[s])
-                toks = tokens[s, :t].tolist()
-                reason = self.finished(toks)
-                if reason is None:
-                    continue
-                i, j = item[s]
-                results[i][j] = self.result(toks, logps[s, :t].tolist(), reason, P + len(ids[i]))
-                item[s] = None
-                running[i] -= 1
-                if groups is not None and not left[i] and not running[i]:
-                    groups.release(i)
-                bar.update(1)
-            if all(it is None for it in item) and not pending:
-                break
+            hit = going & (torch.isin(chosen, self.eos_t) | (steps >= cfg.max_new_tokens))
+            ended = torch.where(hit, steps, ended)
+            flagged |= going & ~hit & self.stop_candidates(vocab)[chosen]
+            since += 1
+            if since >= every:
+                since = 0
+                for s, (i, j), toks, lps, reason in self._inspect(item, alive, ended, flagged, steps, tokens, logps,
+                                                                  checked, vocab):
+                    results[i][j] = self.result(toks, lps, reason, P + len(ids[i]))
+                    item[s] = None
+                    alive[s] = False
+                    running[i] -= 1
+                    if groups is not None and not left[i] and not running[i]:
+                        groups.release(i)
+                    bar.update(1)
+                if all(it is None for it in item) and not pending:
+                    break
+                read_base, read_steps = int(length.max()), 0
             # one decode step for every slot (a finished slot's column is rewritten until it is refilled)
             cache.write_cols = length.clone()
-            cache.read_len = int(length.max()) + 1
+            cache.read_len = min(read_base + read_steps, capacity - 1) + 1   # >= every slot's filled columns
+            read_steps += 1
             mask = torch.arange(cache.read_len, device=dev)[None, :] <= length[:, None]
             state = sp.PrefixState(self.prefix_kv, mask[:, None, :], groups.view(block) if groups else None)
             inputs = torch.where(alive, chosen, torch.full_like(chosen, self.pad_id))[:, None]
@@ -486,43 +536,75 @@ class _SlotEngine(_Decoder):
         return results  # type: ignore[return-value]
 
 
-def prefill_groups(lengths: list[int], *, waste: float | None = None, min_tokens: int | None = None) -> list[list[int]]:
+# decode steps between the host's looks at finished samples: every step on the CPU (a look costs nothing
+# there); on a GPU a look waits for the device, so it is taken every few steps and a finished sample's slot
+# idles at most that long (its extra tokens are never written)
+SYNC_EVERY = {"cpu": 1, "cuda": 4}
+
+
+def sync_every(device) -> int:
+    return SYNC_EVERY.get(torch.device(device).type, 1)
+
+
+def prefill_groups(lengths: list[int], *, waste: float | None = None, min_tokens: int | None = None,
+                   max_tokens: int | None = None) -> list[list[int]]:
     """Split prompts sorted longest first into prefill batches: each batch is left-padded to its
     longest prompt, so a new batch starts when padding would exceed ``waste`` of the batch's
     tokens -- unless the batch is still under ``min_tokens`` (a matmul over fewer rows runs well
-    below the machine's peak, which costs more than the padding). Returns positions into ``lengths``."""
+    below the machine's peak, which costs more than the padding) -- and always before it would pass
+    ``max_tokens`` padded tokens (its memory). Returns positions into ``lengths``."""
     waste = PREFILL_WASTE if waste is None else waste
     min_tokens = PREFILL_MIN_TOKENS if min_tokens is None else min_tokens
+    max_tokens = PREFILL_MAX_TOKENS if max_tokens is None else max_tokens
     groups: list[list[int]] = []
     for p, n in enumerate(lengths):
         if groups:
             g = groups[-1]
             longest, real = lengths[g[0]], sum(lengths[q] for q in g)
-            if longest * len(g) < min_tokens or longest * (len(g) + 1) <= (1 + waste) * (real + n):
+            fits = longest * (len(g) + 1) <= max_tokens
+            if fits and (longest * len(g) < min_tokens or longest * (len(g) + 1) <= (1 + waste) * (real + n)):
                 g.append(p)
                 continue
         groups.append([p])
     return groups
 
 
-def auto_batch_size(model, capacity: int, *, budget_fraction: float = 0.25) -> int:
-    """Decode slots that fit a share of free memory: each slot holds ``capacity`` suffix tokens of
-    keys and values in every layer, plus a vocabulary row of logits. Capped where more rows stop
-    paying on the device (GPU: 512; CPU: 384 -- SmolLM2-135M in bf16 on 2 cores sampled 6.9 / 8.5 / 9.8
-    samples/s with 64 / 128 / 384 slots, 2026-11-30)."""
+def kv_bytes_per_token(model) -> int:
+    """Bytes of keys and values one token holds in every layer of ``model`` (its own dtype)."""
     c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     layers = getattr(c, "num_hidden_layers", None) or getattr(c, "n_layer", 12)
     heads = getattr(c, "num_attention_heads", None) or getattr(c, "n_head", 12)
     kv_heads = getattr(c, "num_key_value_heads", None) or heads
     hidden = getattr(c, "hidden_size", None) or getattr(c, "n_embd", 768)
     head_dim = getattr(c, "head_dim", None) or hidden // heads
+    return 2 * layers * kv_heads * head_dim * next(model.parameters()).element_size()
+
+
+def slot_bytes(model, capacity: int) -> int:
+    """Memory one decode slot needs: ``capacity`` tokens of keys/values, and per step a vocabulary row of
+    logits in the model's dtype plus the sampler's transients over it (an fp32 copy, the tempered
+    probabilities, a top-p sort's values and int64 indices, the log-sum-exp's exponentials)."""
+    c = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    vocab = getattr(c, "vocab_size", 50_000)
+    row = vocab * (next(model.parameters()).element_size() + 4 + 4 + 4 + 8 + 4)
+    return kv_bytes_per_token(model) * capacity + row
+
+
+def free_bytes(device) -> int:
+    """Free memory on ``device`` (a GPU's, or the machine's RAM for the CPU)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return _available_memory()
+
+
+def auto_batch_size(model, capacity: int, *, budget_fraction: float = 0.25) -> int:
+    """Decode slots that fit a share of free memory (:func:`slot_bytes` each). Capped where more rows stop
+    paying on the device (GPU: 512; CPU: 384 -- SmolLM2-135M in bf16 on 2 cores sampled 6.9 / 8.5 / 9.8
+    samples/s with 64 / 128 / 384 slots)."""
     param = next(model.parameters())
-    per_slot = 2 * layers * kv_heads * head_dim * capacity * param.element_size() + 4 * 4 * getattr(c, "vocab_size", 50000)
-    if param.device.type == "cuda":
-        free, cap = torch.cuda.mem_get_info(param.device)[0], 512
-    else:
-        free, cap = _available_memory(), int(os.environ.get("SCOTD_CPU_MAX_SLOTS", "384"))
-    return max(1, min(cap, int(free * budget_fraction // per_slot)))
+    cap = 512 if param.device.type == "cuda" else int(os.environ.get("SCOTD_CPU_MAX_SLOTS", "384"))
+    return max(1, min(cap, int(free_bytes(param.device) * budget_fraction // slot_bytes(model, capacity))))
 
 
 class PromptCache:
@@ -536,11 +618,20 @@ class PromptCache:
     the decoding).
     """
 
-    def __init__(self, model, max_tokens: int = 100_000):
-        self.model, self.max_tokens = model, max_tokens
+    def __init__(self, model, max_tokens: int = 100_000, max_bytes: int | None = None):
+        """Entries are dropped past ``max_tokens`` tokens or ``max_bytes`` bytes (None: a tenth of the free
+        memory on the model's device when the cache is made -- 100,000 tokens of GPT-2 Medium in fp16
+        are ~9.8 GB, more than a T4 can spare beside the model)."""
+        self.model, self.max_tokens, self._max_bytes = model, max_tokens, max_bytes
         self._entries: "OrderedDict[tuple, list]" = OrderedDict()   # (prefix ids, prompt ids) -> per-layer KV
-        self.tokens = 0
+        self.tokens = self.bytes = 0
         self.hits = self.reused_tokens = 0
+
+    @property
+    def max_bytes(self) -> int:
+        if self._max_bytes is None:
+            self._max_bytes = free_bytes(next(self.model.parameters()).device) // 10
+        return self._max_bytes
 
     def longest(self, prefix: tuple, ids: list[int]) -> tuple[int, list] | None:
         """``(m, kv)`` for the entry sharing the most leading tokens with ``ids`` (``m < len(ids)``),
@@ -562,13 +653,16 @@ class PromptCache:
 
     def put(self, prefix: tuple, ids: list[int], kv: list) -> None:
         key = (prefix, tuple(ids))
-        if key in self._entries or len(ids) > self.max_tokens:
+        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in kv)
+        if key in self._entries or len(ids) > self.max_tokens or size > self.max_bytes:
             return
         self._entries[key] = [(k.clone(), v.clone()) for k, v in kv]
         self.tokens += len(ids)
-        while self.tokens > self.max_tokens:
-            (_, toks), _ = self._entries.popitem(last=False)
+        self.bytes += size
+        while self.tokens > self.max_tokens or self.bytes > self.max_bytes:
+            (_, toks), dropped = self._entries.popitem(last=False)
             self.tokens -= len(toks)
+            self.bytes -= sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in dropped)
 
 
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:

@@ -71,16 +71,21 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
             fused: bool = True):
     """(softmax attention output, its log-sum-exp) for ``q`` ``(B, h, n, d)`` over ``k``/``v`` ``(B, h, m, d)``.
 
-    On the CPU this is PyTorch's fused flash-attention kernel, which returns the log-sum-exp the
-    merge needs; elsewhere (and if that kernel refuses the inputs) the same in plain tensor math.
+    A fused PyTorch kernel that returns the log-sum-exp the merge needs: the CPU's flash-attention kernel,
+    CUDA's memory-efficient one (:func:`_efficient_attention`; CUDA's flash kernel takes no mask); the same
+    in plain tensor math elsewhere, or if a kernel refuses the inputs.
     """
-    if fused and q.device.type == "cpu" and q.dtype in (torch.float32, torch.bfloat16):
-        try:
-            out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                q, k, v, 0.0, False, attn_mask=bias, scale=scaling)[:2]
-            return out.float(), lse.float()
-        except RuntimeError:
-            pass
+    if fused:
+        kernel = FUSED.get(q.device.type)
+        if kernel is not None and q.dtype in kernel[1]:
+            try:
+                return kernel[0](q, k, v, bias, scaling)
+            except RuntimeError:
+                pass
+    return _attend_math(q, k, v, bias, scaling)
+
+
+def _attend_math(q, k, v, bias, scaling):
     s = torch.matmul(q, k.transpose(-1, -2)).float() * scaling
     if bias is not None:
         s = s + bias.float()
@@ -89,6 +94,34 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tenso
     total = e.sum(dim=-1, keepdim=True)
     out = torch.matmul(e.to(v.dtype), v).float() / total
     return out, (m + torch.log(total))[..., 0]
+
+
+def _cpu_flash(q, k, v, bias, scaling):
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        q, k, v, 0.0, False, attn_mask=bias, scale=scaling)[:2]
+    return out.float(), lse.float()
+
+
+def _efficient_attention(q, k, v, bias, scaling, op=None):
+    """CUDA's memory-efficient SDPA kernel with its log-sum-exp. Its contract (PyTorch's own SDPA wrapper
+    meets it the same way): the bias in the query's dtype, its last dimension's stride a multiple of 16
+    (padded, then viewed back to the keys' length); the log-sum-exp comes padded to a multiple of 32
+    queries and is cut back."""
+    op = op or torch.ops.aten._scaled_dot_product_efficient_attention
+    n, m = q.shape[-2], k.shape[-2]
+    if bias is not None:
+        bias = bias.to(q.dtype)
+        pad = (-m) % 16
+        if pad:
+            bias = torch.nn.functional.pad(bias, (0, pad))[..., :m]
+        bias = bias.expand(q.shape[0], q.shape[1], n, m)
+    out, lse = op(q, k, v, bias, True, 0.0, False, scale=scaling)[:2]
+    return out.float(), lse[..., :n].float()
+
+
+# device type -> (kernel, the dtypes it takes)
+FUSED = {"cpu": (_cpu_flash, (torch.float32, torch.bfloat16)),
+         "cuda": (_efficient_attention, (torch.float32, torch.float16, torch.bfloat16))}
 
 
 @dataclass
@@ -158,9 +191,11 @@ def merged_attention(query: torch.Tensor, prefix_k: torch.Tensor | None, prefix_
         bias = suffix_bias(suffix_mask, g, query.dtype)
     # a group's g query heads share one key head: fold them into the query length
     qs = query.reshape(R, Hkv, g * q, d)
-    # a decode step's suffix half is R*Hkv tiny problems: plain batched matmuls beat the fused kernel there
-    # (384 rows, SmolLM2's heads, 40-100 suffix tokens, bf16: 1.4-2.2 ms against 2.4-5.0 ms per layer)
-    out, lse = _attend(qs, key, value, bias, scaling, fused and q > 1)               # (R, Hkv, g*q, d), (R, Hkv, g*q)
+    # a decode step's suffix half is R*Hkv tiny problems: on the CPU plain batched matmuls beat the fused
+    # kernel there (384 rows, SmolLM2's heads, 40-100 suffix tokens, bf16: 1.4-2.2 ms against 2.4-5.0 ms per
+    # layer); on a GPU the fused kernel saves the dozens of small launches of the plain math
+    fused_suffix = fused and (q > 1 or query.device.type != "cpu")
+    out, lse = _attend(qs, key, value, bias, scaling, fused_suffix)                  # (R, Hkv, g*q, d), (R, Hkv, g*q)
     parts = []
     if prefix_k is not None:
         # every row's queries against the one shared prefix: a single (Hkv, R*g*q, P) problem

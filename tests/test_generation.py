@@ -340,3 +340,73 @@ def test_space_boundary_feeds_the_prompt_without_its_trailing_space():
     assert moved.text == (plain.text[1:] if plain.text.startswith(" ") else plain.text)
     [[kept]] = generate(model, tok, ["Q: x\nA: "], cfg, prefix=PREFIX)     # off by default: the prompt as given
     assert kept.prompt_tokens == plain.prompt_tokens + 1
+
+
+@pytest.mark.parametrize("every", [3, 4])
+def test_finished_samples_looked_for_every_few_steps_are_the_same_samples(tiny, every, monkeypatch):
+    """On a GPU the host looks for finished samples every few steps (generation.SYNC_EVERY) instead of
+    waiting for the device each step: each sample's tokens, text, log-probs and finish reason must be
+    what a look every step gives."""
+    model, tok = tiny
+    # "ee": a stop string that tokens complete on their own or across two, at random steps
+    cfg = GenerationConfig(max_new_tokens=14, do_sample=True, temperature=1.5, top_k=0, n=5, stop=("ee", "\n"))
+    base = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=7)
+    monkeypatch.setitem(generation.SYNC_EVERY, "cpu", every)
+    again = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=7)
+
+    def view(out):
+        return [[(g.token_ids, g.text, g.finish_reason) for g in row] for row in out]
+
+    assert view(again) == view(base)
+    # log-probs up to rounding: between looks the slot caches are read a few (masked) columns further
+    assert [lp for row in again for g in row for lp in g.logprobs] == pytest.approx(
+        [lp for row in base for g in row for lp in g.logprobs], abs=1e-5)
+    assert len({g.finish_reason for row in base for g in row}) >= 2     # rows end for different reasons
+
+
+def test_scripted_stops_eos_and_lengths_with_a_look_every_four_steps(gpt2, monkeypatch):
+    monkeypatch.setitem(generation.SYNC_EVERY, "cpu", 4)
+    test_stop_string_cuts_text_and_keeps_tokens(gpt2)
+    test_stop_string_split_over_tokens(gpt2)
+    test_eos_and_length(gpt2)
+    test_rows_finishing_at_different_times_leave_the_batch(gpt2)
+
+
+def test_prefill_batches_are_capped_in_tokens():
+    lengths = [300] * 10 + [100] * 10
+    groups = prefill_groups(lengths, waste=1.0, min_tokens=10_000, max_tokens=1000)
+    assert [p for g in groups for p in g] == list(range(20))
+    assert all(lengths[g[0]] * len(g) <= 1000 for g in groups)
+    assert prefill_groups([5000], max_tokens=1000) == [[0]]             # one prompt longer than the cap still runs
+
+
+def test_prompt_cache_is_budgeted_in_bytes(gpt2):
+    model, tok = gpt2
+    per_token = generation.kv_bytes_per_token(model)
+    cache = PromptCache(model, max_bytes=10 * per_token)
+    cfg = GenerationConfig(max_new_tokens=2, stop=())
+    for p in ("Q: one two three", "Q: four five six", "Q: seven eight nine"):
+        generate(model, tok, [p], cfg, prompt_cache=cache)
+    assert 0 < cache.bytes <= 10 * per_token and len(cache._entries) < 3
+    assert PromptCache(model).max_bytes < generation.free_bytes("cpu")          # a share of free memory by default
+
+
+def test_decode_slots_count_the_samplers_transients(gpt2, monkeypatch):
+    model, _ = gpt2
+    per_slot = generation.slot_bytes(model, 100)
+    assert per_slot >= generation.kv_bytes_per_token(model) * 100 + 24 * model.config.vocab_size
+    monkeypatch.setattr(generation, "_available_memory", lambda: 40 * per_slot)
+    assert generation.auto_batch_size(model, 100, budget_fraction=0.25) == 10
+
+
+def test_a_model_left_on_the_cpu_of_a_gpu_machine_is_named(gpt2, monkeypatch):
+    from scotd_kit import hardware
+
+    from .machines import stand_in
+
+    model, tok = gpt2
+    hardware._warned.discard("gpu-unused")
+    stand_in(monkeypatch, "t4")
+    with pytest.warns(RuntimeWarning, match="GPU is present but this model decodes on the CPU"):
+        generate(model, tok, ["Q: x"], GenerationConfig(max_new_tokens=2))
+    hardware._warned.discard("gpu-unused")

@@ -218,3 +218,58 @@ def test_inverse_cdf_matches_a_flat_cumulative_sum():
     assert (probs[torch.arange(300), got] > 0).all()
     near_one = inverse_cdf(probs, torch.full((300,), 1 - 2 ** -53, dtype=torch.float64))
     assert (probs[torch.arange(300), near_one] > 0).all()
+
+
+def fake_efficient_attention(q, k, v, bias, compute_lse, dropout, causal, *, scale):
+    """CUDA's memory-efficient kernel as its contract reads, in plain math on the CPU: a bias in the
+    query's dtype whose rows are 16-aligned, and a log-sum-exp padded to a multiple of 32 queries."""
+    from scotd_kit import shared_prefix as sp
+
+    assert compute_lse and dropout == 0.0 and not causal
+    if bias is not None:
+        assert bias.dtype == q.dtype and bias.shape == (*q.shape[:3], k.shape[-2])
+        assert bias.stride(-2) % 16 == 0, "bias rows not 16-aligned"
+    out, lse = sp._attend_math(q, k, v, bias, scale)
+    n = q.shape[-2]
+    padded = torch.full((*lse.shape[:-1], -(-n // 32) * 32), float("nan"))
+    padded[..., :n] = lse
+    return out.to(q.dtype), padded, torch.tensor(0), torch.tensor(0)
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(6, 2), (4, 4)])
+@pytest.mark.parametrize("q_len", [1, 5])
+def test_merged_attention_through_the_cuda_kernel_contract(heads, kv_heads, q_len, monkeypatch):
+    """The CUDA path (scotd_kit.shared_prefix._efficient_attention) against plain attention, with the
+    kernel replaced by a stand-in that checks its contract (a real GPU runs the real kernel: below)."""
+    from functools import partial
+
+    from scotd_kit import shared_prefix as sp
+
+    monkeypatch.setitem(sp.FUSED, "cpu", (partial(sp._efficient_attention, op=fake_efficient_attention),
+                                          (torch.float32,)))
+    g = torch.Generator().manual_seed(heads * 10 + q_len)
+    R, d, P, S = 3, 16, 11, 7                     # S = 7 keys: the bias needs padding to 16
+    query = torch.randn(R, heads, q_len, d, generator=g)
+    pk, pv = (torch.randn(kv_heads, P, d, generator=g) for _ in range(2))
+    key, value = torch.randn(R, kv_heads, S, d, generator=g), torch.randn(R, kv_heads, S, d, generator=g)
+    mask = torch.ones(R, q_len, S, dtype=torch.bool)
+    mask[1, :, :2] = False
+    out = sp.merged_attention(query, pk, pv, key, value, mask, d ** -0.5, fused=True)
+    ref = plain_attention(query, pk, pv, key, value, mask, d ** -0.5)
+    assert torch.allclose(out, ref, atol=1e-5), (out - ref).abs().max()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the kernel contract is checked above")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_merged_attention_on_cuda_equals_plain_attention(dtype):
+    g = torch.Generator().manual_seed(3)
+    R, H, Hkv, q_len, d, P, S = 4, 8, 2, 1, 64, 37, 21
+    query = torch.randn(R, H, q_len, d, generator=g)
+    pk, pv = (torch.randn(Hkv, P, d, generator=g) for _ in range(2))
+    key, value = torch.randn(R, Hkv, S, d, generator=g), torch.randn(R, Hkv, S, d, generator=g)
+    mask = torch.ones(R, q_len, S, dtype=torch.bool)
+    mask[0, :, :5] = False
+    ref = plain_attention(query, pk, pv, key, value, mask, d ** -0.5)
+    cu = [t.cuda().to(dtype) for t in (query, pk, pv, key, value)]
+    out = merged_attention(cu[0], cu[1], cu[2], cu[3], cu[4], mask.cuda(), d ** -0.5, fused=True)
+    assert torch.allclose(out.float().cpu(), ref, atol=1e-5 if dtype == torch.float32 else 2e-2)

@@ -68,42 +68,6 @@ def test_local_teacher_in_another_precision_is_another_teacher(monkeypatch):
         LocalTeacher(bf16.model, bf16.tokenizer, dtype="bfloat16")
 
 
-def test_vllm_missing_gives_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "vllm", None)                  # import vllm -> ImportError
-    with pytest.raises(TeacherUnavailableError, match="pip install vllm.*OpenAICompatibleTeacher"):
-        VLLMTeacher("some/model")
-
-
-def test_vllm_gets_one_seeded_sampling_params_per_prompt(monkeypatch):
-    calls = {}
-
-    class SamplingParams:
-        def __init__(self, **kw):
-            self.__dict__.update(kw)
-
-    class LLM:
-        def __init__(self, **kw):
-            calls["llm"] = kw
-
-        def generate(self, prompts, params, use_tqdm=False):
-            calls["params"] = params
-            out = types.SimpleNamespace
-            return [out(prompt_token_ids=[1, 2, 3], outputs=[
-                out(text=f"s{p.seed % 100}-{j}", token_ids=[5, 6], finish_reason="stop", stop_reason="\n\n",
-                    cumulative_logprob=-1.0) for j in range(p.n)]) for p in params]
-
-    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
-    teacher = VLLMTeacher("m")
-    reqs = [SampleRequest(prompt=f"Q: {i}\nA: ", n=2, seed=1000 + i) for i in range(3)]
-    res = teacher.sample(reqs, SamplingSettings(temperature=1.0, max_new_tokens=9))
-    params = calls["params"]
-    assert isinstance(params, list) and len(params) == 3 and len({p.seed for p in params}) == 3
-    assert [p.n for p in params] == [2, 2, 2] and params[0].stop == ["\n\n"] and params[0].top_k == -1
-    assert calls["llm"]["enable_prefix_caching"] is True
-    assert [c.mean_logprob for c in res[0].completions] == [-0.5, -0.5]
-    assert res[1].completions[0].finish_reason == "stop"
-
-
 def test_registry_builds_backends_by_kind(tmp_path):
     assert set(BACKENDS) == {"local", "openai", "vllm", "replay"}
     with pytest.raises(ValueError, match="unknown teacher kind 'gpt5'.*local"):
