@@ -154,3 +154,24 @@ def test_two_visible_gpus_without_a_launcher_train_on_one(monkeypatch, tmp_path)
     with pytest.warns(RuntimeWarning, match="2 GPUs are visible to one process: training on one"):
         result = training.fine_tune("tiny-gpt2", instances, output_dir=tmp_path / "run", method="full", config=cfg)
     assert result.steps == 2 and wrapped == []
+
+
+def test_the_gpu_check_runs_its_cpu_possible_parts(tmp_path):
+    """benchmarks/gpu_check.py --smoke: every check present, the CUDA-only ones say so, the rest pass."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    checks = {r["check"]: r for r in result["checks"]}
+    assert set(checks) == {"rule", "fused_attention", "fp16_t4_path", "bf16", "qlora_4bit", "lora_resume",
+                           "engine_greedy", "sampling", "sc_eval", "full_ft_mfu"}
+    assert checks["qlora_4bit"]["skipped"] == "needs a CUDA device" and checks["fp16_t4_path"]["ok"] is None
+    assert checks["engine_greedy"]["equal"] == checks["engine_greedy"]["of"]
+    assert checks["lora_resume"]["resumed_from_step"] == 4
+    assert 0 < checks["full_ft_mfu"]["mfu"] < 1

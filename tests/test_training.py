@@ -256,3 +256,18 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert cfg.resolved_precision() == "bf16"
     assert (p.learning_rate, p.adam_epsilon, p.weight_decay, p.per_device_train_batch_size, p.warmup_steps,
             p.max_steps, p.max_grad_norm, p.max_length) == (2e-5, 1e-5, 0.0, 32, 500, 20_000, 0.5, 700)
+
+
+def test_a_lora_student_is_evaluated_with_its_adapter_merged(tmp_path):
+    """Decoding a LoRA student unmerged costs two extra matmuls per adapted layer and step; the Lab's loader
+    folds the adapter in (same logits), unless the base is quantised."""
+    from scotd_kit.experiments import load_any
+
+    r = training.fine_tune("tiny-llama", _instances(8), output_dir=tmp_path, method="lora",
+                           config=training.TrainConfig.small(max_steps=2, per_device_train_batch_size=4))
+    merged, tok = load_any(r.model_dir)
+    adapter, _ = training.load_student(r.model_dir)
+    assert not hasattr(merged, "peft_config") and hasattr(adapter, "peft_config")
+    x = tok(["Q: What is 3 plus 3?\nA: "], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(merged(**x).logits, adapter(**x).logits, atol=1e-4)
