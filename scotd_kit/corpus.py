@@ -7,7 +7,9 @@ rest (top-up from N=5 to N=30 asks for 25 more per instance); changing any of th
 Crash safety: a batch is written with one ``write`` and ``fsync``-ed, so at worst the last line is
 torn.  The writer (:meth:`Corpus.writer`) detects it, warns with the file and line, truncates it
 away and lets the sampler ask for that sample again; readers skip it with the same warning.  A
-writer holds ``<corpus>.lock`` (filelock): a second run on the same corpus is refused.
+writer holds ``<corpus>.lock`` (filelock): a second run on the same corpus is refused.  Readers
+take no lock: a writer only appends whole records, so a reader sees every record written before
+it looked (``sample_corpus`` with nothing missing is a reader).
 
 Record schema (curation reads these names):
 ``key, task, instance_id, index, sample_index, teacher, settings, prompt_hash, gold, text,
@@ -157,6 +159,12 @@ class Corpus:
 
     def keys(self) -> set[str]:
         return {r["key"] for r in self.records()}
+
+    def complete_keys(self) -> set[str]:
+        """The keys of the complete records, read without the lock and without a warning: a torn last
+        line may be a writer's batch in flight, and the writer repairs what a crash left."""
+        records, _, _ = _scan(self.path)
+        return {r["key"] for r in records}
 
     def by_instance(self) -> dict[str, list[dict]]:
         """``instance_id -> records`` sorted by sample index (instances in first-seen order)."""

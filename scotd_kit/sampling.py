@@ -255,6 +255,8 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
         log.info("%s", corpus.estimate)
         return corpus
 
+    if _finished(corpus, spec, examples, teacher, demos, settings, n):
+        return corpus
     with corpus.writer() as writer:
         items = _plan(spec, examples, teacher, demos, settings, n, writer.keys)
         pairs = _ordered(_requests(items, prefix, settings))
@@ -263,6 +265,16 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
         ledger.run.cache_hits = sum(len(it.keys) - len(it.missing) for it in items)
         _run(spec, teacher, pairs, settings, writer, ledger, budget, batch_size, progress, corpus)
     return corpus
+
+
+def _finished(corpus: Corpus, spec: TaskSpec, examples, teacher, demos, settings: SamplingSettings, n: int) -> bool:
+    """Does the corpus already hold every sample asked for?  Checked without the writer lock, so
+    notebooks and jobs reading a finished corpus at once never refuse each other; a corpus that
+    lacks anything goes through the writer (lock, torn-tail repair, ledger) as a writer run."""
+    if not corpus.path.exists():
+        return False
+    items = _plan(spec, examples, teacher, demos, settings, n, corpus.complete_keys())
+    return not any(it.missing for it in items)
 
 
 def _ordered(pairs: list[tuple[_Item, SampleRequest]]) -> list[tuple[_Item, SampleRequest]]:

@@ -16,7 +16,12 @@ runs that ask for the same things get the same text.  ``faults`` is a queue cons
 request: ``("429", retry_after)``, ``"500"``, ``"503"``, ``"timeout"``, ``"reset"`` (the
 connection closed with no answer), ``"truncated"`` (a body cut short), ``"malformed_json"``,
 ``"malformed_shape"``, ``"surrogate"`` (a valid answer whose text holds a lone surrogate),
-``("slow", seconds)``, ``("echo_key", status)`` (an error body quoting the Authorization header).
+``("slow", seconds)``, ``("echo_key", status)`` (an error body quoting the Authorization header),
+``("drip", gap)`` (a valid answer sent a byte every ``gap`` seconds, for 8 s at most), ``("endless", seconds)``
+(a chunked body that never closes its JSON, sent for ``seconds``), ``("huge", chars)`` (a valid answer
+whose text is ``chars`` characters long, as from a server that ignores ``max_tokens``),
+``("patch", {"choice": {...}, "answer": {...}})`` (a valid answer with fields of each choice and of the
+answer replaced), ``("redirect", url)`` (HTTP 307 to ``url``).  Every fault's loop is bounded in time.
 """
 from __future__ import annotations
 
@@ -131,17 +136,29 @@ class FakeOpenAIServer:
             return self._send(h, 200, {"object": "text_completion", "choices": "nope"})
         if kind == "echo_key":
             return self._send(h, arg or 400, {"error": {"message": f"bad request; you sent {h.headers.get('Authorization')}"}})
+        if kind == "redirect":
+            return self._send(h, 307, {"error": {"message": "moved"}}, headers={"Location": arg})
+        if kind == "endless":
+            return self._send_endless(h, arg)
         if kind == "slow":
             time.sleep(arg or 0.2)
-        return self._complete(h, body, prompt, chat, surrogate=kind == "surrogate")
+        answer = self._answer(body, prompt, chat, surrogate=kind == "surrogate",
+                              huge=arg if kind == "huge" else 0)
+        if kind == "patch":
+            for choice in answer["choices"]:
+                choice.update(arg.get("choice", {}))
+            answer.update(arg.get("answer", {}))
+        if kind == "drip":
+            return self._send_drip(h, json.dumps(answer).encode(), arg)
+        return self._send(h, 200, answer)
 
-    def _complete(self, h, body, prompt: str, chat: bool, surrogate: bool = False) -> None:
+    def _answer(self, body, prompt: str, chat: bool, surrogate: bool = False, huge: int = 0) -> dict:
         n = int(body.get("n", 1)) if self.supports_n else 1
         seed = body.get("seed")
         sampler = {k: body.get(k, v) for k, v in DEFAULTS.items()}
         choices, completion_tokens = [], 0
         for i in range(n):
-            text = fake_text(prompt, seed, i, sampler) + ("\ud83d" if surrogate else "")
+            text = fake_text(prompt, seed, i, sampler) + ("\ud83d" if surrogate else "") + "x" * huge
             completion_tokens += tokens(text)
             choice = {"index": i, "finish_reason": "stop"}
             if chat:
@@ -157,8 +174,47 @@ class FakeOpenAIServer:
                 self.delivered[(prompt, seed, i)] += 1
             self.billed["prompt"] += usage["prompt_tokens"]
             self.billed["completion"] += completion_tokens
-        self._send(h, 200, {"object": "chat.completion" if chat else "text_completion", "model": body.get("model"),
-                            "choices": choices, "usage": usage})
+        return {"object": "chat.completion" if chat else "text_completion", "model": body.get("model"),
+                "choices": choices, "usage": usage}
+
+    @staticmethod
+    def _send_drip(h, data: bytes, gap: float, longest: float = 8.0) -> None:
+        """The answer one byte every ``gap`` seconds: each read gets a byte within a per-read timeout
+        longer than ``gap``, so only a deadline on the whole call ends it early.  Gives up after ``longest``."""
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.flush()
+            stop = time.monotonic() + longest
+            for k in range(len(data)):
+                if time.monotonic() > stop:
+                    break
+                h.wfile.write(data[k:k + 1])
+                h.wfile.flush()
+                time.sleep(gap)
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # the client's deadline passed and it left
+
+    @staticmethod
+    def _send_endless(h, seconds: float) -> None:
+        """A chunked body that opens a text and never closes it, for ``seconds`` (about 1 MB a second)."""
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            chunk = b'{"choices": [{"index": 0, "text": "' + b"a" * 1000
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                h.wfile.flush()
+                chunk = b"a" * 1024
+                time.sleep(0.001)
+            h.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # the client stopped reading at its cap
 
     @staticmethod
     def _send(h, status: int, payload: dict, headers: dict | None = None) -> None:

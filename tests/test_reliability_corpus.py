@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import signal
+import threading
 import warnings
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from scotd_kit.io import DataError
 from scotd_kit.ledger import Budget, read_ledger
 from scotd_kit.sampling import sample_corpus
 
+from .reliability_report import record
 from .test_corpus import ScriptedTeacher
 
 
@@ -194,3 +196,40 @@ def test_a_run_killed_between_corpus_and_ledger_is_counted_on_the_next_run(tmp_p
     with pytest.warns(UserWarning, match="2 samples on disk"):
         run(path, ScriptedTeacher(), examples, 2)
     assert read_ledger(ledger)["totals"]["samples"] == 4 + 4 + 2
+
+
+# -- readers of a finished corpus take no writer lock ---------------------------------------------------
+
+def test_readers_of_a_finished_corpus_need_no_writer_lock(tmp_path, examples):
+    path = tmp_path / "c.jsonl"
+    run(path, ScriptedTeacher(), examples, 2)
+    teacher = ScriptedTeacher()
+    with Corpus(path).writer():                          # another run holds the lock (a writer, or a reader)
+        assert len(run(path, teacher, examples, 2).records()) == 8
+        assert len(run(path, teacher, examples[:2], 1).records()) == 8      # a subset is finished too
+        with pytest.raises(CorpusLockedError):
+            run(path, teacher, examples, 3)              # something missing: the writer's lock, as before
+    assert teacher.asked == []
+
+
+def test_two_readers_of_a_finished_corpus_are_never_refused(tmp_path, examples):
+    path = tmp_path / "c.jsonl"
+    run(path, ScriptedTeacher(), examples, 2)
+    refused, reads, per_reader = [], [], 100
+
+    def reader():
+        for _ in range(per_reader):
+            try:
+                reads.append(len(run(path, ScriptedTeacher(), examples, 2).records()))
+            except CorpusLockedError:
+                refused.append(1)
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    with deadline(60):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert refused == [] and reads == [8] * 2 * per_reader
+    record("test_two_readers_of_a_finished_corpus_are_never_refused",
+           "two readers of a finished corpus at once (sample_corpus with nothing missing)", 2 * per_reader,
+           f"0 refused with CorpusLockedError, {len(reads)} reads of all 8 samples; nothing asked", 0)

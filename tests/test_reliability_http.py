@@ -1,6 +1,7 @@
 """Issue 13: the HTTP teacher against the loopback server that behaves like llama.cpp (defects 2, 3, 9, 12-17)."""
 import logging
 import threading
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from scotd_kit.teachers import OpenAICompatibleTeacher, TeacherError
 from scotd_kit.teachers.base import SamplingSettings, sample_seed
 
 from .fake_openai_server import DEFAULTS, FakeOpenAIServer, fake_text, tokens
+from .reliability_report import record
 
 KEY = "sk-test-DO-NOT-LEAK-77b2c1"
 ENV = "SCOTD_TEST_API_KEY"
@@ -196,3 +198,122 @@ def test_a_server_that_restarts_is_waited_for_within_patience(tmp_path, examples
     assert len(corpus.records()) == 4
     led = read_ledger(corpus.ledger_path)
     assert led["totals"]["retries"] > 2                                # more than max_retries: patience held
+
+
+# -- a deadline per call and a cap on the answer ----------------------------------------------------------------
+
+@pytest.mark.parametrize("gap", [0.013, 0.9])       # a 4 s answer; a byte just inside the per-read timeout
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_call_deadline(tmp_path, examples, gap):
+    with FakeOpenAIServer(always_fail=("drip", gap)) as server:
+        teacher = teacher_for(server, timeout=1, max_retries=1)
+        t0 = time.monotonic()
+        with pytest.raises(TeacherError, match="deadline of 1s"):
+            run(server, tmp_path / "c.jsonl", examples[:1], 1, teacher=teacher)
+        took = time.monotonic() - t0
+        calls = len(server.log)
+    assert calls == 2 and took < 2 * 1 + 0.6                    # each call ends at its deadline
+    assert read_ledger(Corpus(tmp_path / "c.jsonl").ledger_path)["totals"]["retries"] == calls   # each cut call
+    record(f"test_a_server_that_drips_its_answer_is_cut_off_at_the_call_deadline[{gap}]",
+           f"server drips a valid answer, a byte every {gap} s (timeout=1)", calls,
+           f"each call cut at its 1 s deadline and retried; TeacherError after max_retries=1 in {took:.1f} s", 0,
+           seconds_per_call=round(took / calls, 2))
+
+
+def test_an_endless_answer_is_cut_at_the_size_cap_and_not_bought_again(tmp_path, examples):
+    with FakeOpenAIServer(always_fail=("endless", 5.0)) as server:
+        teacher = teacher_for(server, timeout=3, max_retries=1)
+        t0 = time.monotonic()
+        with pytest.raises(TeacherError, match=r"bytes.*max_tokens=40"):
+            run(server, tmp_path / "c.jsonl", examples[:1], 1, teacher=teacher, max_new_tokens=40)
+        took = time.monotonic() - t0
+        calls = len(server.log)
+    led = read_ledger(Corpus(tmp_path / "c.jsonl").ledger_path)["totals"]
+    assert took < 2 and calls == 1 and led["calls"] == 1       # answered, so counted; refused, so not retried
+    cap = teacher._response_cap({"max_tokens": 40, "prompt": server.log[0]["body"]["prompt"]}, 1)
+    record("test_an_endless_answer_is_cut_at_the_size_cap_and_not_bought_again",
+           "endless chunked answer (about 1 MB/s, max_tokens=40)", calls,
+           f"cut at the {cap:,}-byte cap in {took:.2f} s; TeacherError naming max_tokens; counted as 1 call", 0,
+           cap_bytes=cap)
+
+
+def test_an_answer_longer_than_max_tokens_allows_is_refused_not_stored(tmp_path, examples):
+    with FakeOpenAIServer(always_fail=("huge", 2_000_000)) as server:
+        with pytest.raises(TeacherError, match=r"max_tokens=40"):
+            run(server, tmp_path / "c.jsonl", examples[:2], 1, max_new_tokens=40)
+        calls = len(server.log)
+    path = tmp_path / "c.jsonl"
+    led = read_ledger(Corpus(path).ledger_path)["totals"]
+    assert (not path.exists() or path.stat().st_size < 10_000) and calls == led["calls"] >= 1
+    assert led["completion_tokens"] <= 40 * calls                # counted as asked, not 2M characters' worth
+    record("test_an_answer_longer_than_max_tokens_allows_is_refused_not_stored",
+           "200 answer with a 2,000,000-character text for max_tokens=40", calls,
+           f"refused at the size cap with a TeacherError naming max_tokens; nothing stored; {calls} calls answered, "
+           f"{led['calls']} in the ledger with the tokens asked for", 0,
+           corpus_bytes=path.stat().st_size if path.exists() else 0)
+
+
+def test_a_redirect_to_another_host_is_refused_without_the_key(tmp_path, examples, monkeypatch):
+    monkeypatch.setenv(ENV, KEY)
+    with FakeOpenAIServer() as other, FakeOpenAIServer(always_fail=("redirect", None)) as server:
+        server.always_fail = ("redirect", other.url.replace("127.0.0.1", "localhost") + "/completions")
+        with pytest.raises(TeacherError, match="HTTP 307"):
+            run(server, tmp_path / "c.jsonl", examples[:1], 1, teacher=teacher_for(server, api_key_env=ENV))
+        assert other.log == []
+
+
+# -- malformed optional fields: dropped with a warning, never the paid answer ------------------------------------
+
+MALFORMED_OPTIONAL = {           # case -> (the answer's fault, the field the warning names)
+    "logprobs a list": ({"choice": {"logprobs": [1, 2]}}, "logprobs"),
+    "token_logprobs of text": ({"choice": {"logprobs": {"token_logprobs": ["a", "b"]}}}, "logprobs"),
+    "chat logprobs.content of numbers": ({"choice": {"logprobs": {"content": [1, 2]}}}, "logprobs"),
+    "index null": ({"choice": {"index": None}}, "index"),
+    "index a string": ({"choice": {"index": "1"}}, "index"),
+    "usage 0": ({"answer": {"usage": 0}}, "usage"),
+    "usage counts 0": ({"answer": {"usage": {"prompt_tokens": 0, "completion_tokens": 0}}}, "usage"),
+    "usage counts of the wrong type": ({"answer": {"usage": {"prompt_tokens": "12", "completion_tokens": -3}}},
+                                       "usage"),
+}
+MALFORMED_SEEN = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_malformed():
+    yield
+    if MALFORMED_SEEN:
+        calls = sum(c for c, _ in MALFORMED_SEEN)
+        record("test_a_malformed_optional_field_is_dropped_and_the_paid_answer_kept",
+               f"malformed optional fields in a 200 answer ({', '.join(MALFORMED_OPTIONAL)})", len(MALFORMED_SEEN),
+               f"every answer kept, the field dropped with a warning naming it; {calls} calls answered, {calls} "
+               f"in the ledger; records' prompt tokens = the ledger's; reruns ask nothing", 0,
+               samples_kept=sum(s for _, s in MALFORMED_SEEN))
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_OPTIONAL))
+def test_a_malformed_optional_field_is_dropped_and_the_paid_answer_kept(tmp_path, examples, case):
+    patch, field = MALFORMED_OPTIONAL[case]
+    path, chat = tmp_path / "c.jsonl", case.startswith("chat")
+    with FakeOpenAIServer(supports_n=True, always_fail=("patch", patch)) as server:
+        with pytest.warns(UserWarning, match=field):
+            corpus = run(server, path, examples[:2], 2, teacher=teacher_for(server, logprobs=True, chat=chat))
+        answered = len(server.log)
+        run(server, path, examples[:2], 2, teacher=teacher_for(server, logprobs=True, chat=chat))
+        assert len(server.log) == answered                        # the rerun buys nothing
+    recs, led = corpus.records(), read_ledger(corpus.ledger_path)["totals"]
+    assert len(recs) == 4 and led["samples"] == 4 and led["calls"] == answered == 2
+    assert sorted(r["sample_index"] for r in recs) == [0, 0, 1, 1]
+    assert led["prompt_tokens"] == sum(r["prompt_tokens"] for r in recs if r["sample_index"] == 0)   # one call each
+    assert all(isinstance(r["prompt_tokens"], int) and r["prompt_tokens"] > 0 for r in recs)
+    MALFORMED_SEEN.append((answered, len(recs)))
+
+
+def test_a_call_the_server_answered_is_counted_even_when_reading_it_fails(tmp_path, examples, monkeypatch):
+    def broken(self, *args, **kw):
+        raise RuntimeError("a reader bug")
+    monkeypatch.setattr(OpenAICompatibleTeacher, "_completion", broken)
+    with FakeOpenAIServer() as server:
+        with pytest.raises(TeacherError, match="a reader bug"):
+            run(server, tmp_path / "c.jsonl", examples[:1], 1)
+        answered, billed = len(server.log), server.billed["prompt"]
+    led = read_ledger(Corpus(tmp_path / "c.jsonl").ledger_path)["totals"]
+    assert led["calls"] == answered == 1 and led["prompt_tokens"] == billed

@@ -11,6 +11,8 @@ from scotd_kit.tasks.base import Example
 from scotd_kit.tasks.commonsense_qa import format_question
 from scotd_kit.teachers import ReplayTeacher, TeacherError, load_released, scotd_training_view
 
+from .reliability_report import record
+
 ANSWER_PREFIX, SUFFIX = " So the answer is: ", "\n\n"
 
 
@@ -137,3 +139,45 @@ def test_replay_errors_name_the_file_and_record(released, examples, tmp_path):
     bad.write_text(json.dumps([released_record(0, "x"), {"prompt": "p", "response": "r"}]))
     with pytest.raises(DataError, match=r"bad.json: record 2: missing field\(s\) score, index, rationale"):
         load_released(bad)
+
+
+# --- typed reading: a field of the wrong type is a DataError naming the file and the record ---------------
+WRONG_TYPES = [("score", "1"), ("score", None), ("score", True), ("score", float("nan")), ("rationale", None),
+               ("rationale", 3), ("prompt", ["p"]), ("token_probs", ["a"]), ("token_probs", "abc"),
+               ("token_probs", [True]), ("tokens", "abc"), ("index", True), ("index", -1)]
+
+
+REFUSED = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_wrong_types():
+    yield
+    if REFUSED:
+        record("test_a_field_of_the_wrong_type_is_a_data_error_naming_file_and_record",
+               "released SCoTD corpus: a field of the wrong type (score \"1\" / null / true / NaN, rationale null, "
+               "token_probs [\"a\"], index true / -1, ...)", len(REFUSED),
+               f"{len(REFUSED)} refused with a DataError naming the file, the record and the field; none read, "
+               f"none merged into another index", 0)
+
+
+@pytest.mark.parametrize("field,value", WRONG_TYPES, ids=[f"{f}={v!r}" for f, v in WRONG_TYPES])
+def test_a_field_of_the_wrong_type_is_a_data_error_naming_file_and_record(tmp_path, field, value):
+    recs = [released_record(0, " a. So the answer is: (e)"), released_record(1, " b. So the answer is: (b)"),
+            released_record(1, " c. So the answer is: (c)")]
+    recs[1][field] = value
+    bad = tmp_path / "bad_30x.json"
+    bad.write_text(json.dumps(recs))
+    with pytest.raises(DataError, match=rf"bad_30x.json: record 2: '{field}' must be"):
+        load_released(bad)
+    REFUSED.append(field)
+
+
+def test_optional_fields_may_be_absent_or_null(tmp_path):
+    recs = [released_record(0, " a. So the answer is: (e)") for _ in range(3)]
+    del recs[0]["token_probs"], recs[0]["tokens"]
+    recs[1]["token_probs"], recs[1]["tokens"] = None, None
+    recs[2]["score"] = 0.75                                  # a fractional score is SCoTD's own kind of number
+    path = tmp_path / "ok_30x.json"
+    path.write_text(json.dumps(recs))
+    assert [r["score"] for r in load_released(path)] == [1, 1, 0.75]

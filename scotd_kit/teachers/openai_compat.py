@@ -18,7 +18,17 @@
   (``send_sampler_params`` overrides the choice).
 * Log-probs are off by default (they cost some servers several times the time); pass
   ``logprobs=True`` for the teacher-likelihood filter.  Token counts come from the server's
-  ``usage`` when it gives them, else from a 4-characters-a-token guess.
+  ``usage`` when it gives them, else from a 4-characters-a-token guess; a record's
+  ``prompt_tokens`` is the count the ledger took for its call.
+* ``timeout`` is a deadline on the whole call: connecting, waiting for the first byte and reading
+  the body (a server that drips bytes is cut off when it passes; each network wait before the
+  first byte is bounded by ``timeout`` as well).  The answer is read up to a size cap derived
+  from ``max_tokens`` and ``n`` (``max_response_bytes`` overrides it); a longer answer is refused
+  with :class:`TeacherError` and not asked again (a server that ignores ``max_tokens`` would do
+  it again).
+* A paid answer is never dropped for an optional field: ``logprobs``, ``index`` or ``usage``
+  that is malformed is dropped with a :class:`MalformedFieldWarning` and the sample kept.  Every
+  call the server answered is counted (``RequestResult.calls``), whatever happens after.
 * Retries with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors and
   malformed bodies; ``Retry-After`` is honoured; at most ``max_retries`` per call, and
   ``retry_budget`` over the teacher's life, then :class:`TeacherError`.  A server that cannot be
@@ -30,6 +40,7 @@
   the variable, not the key), and never kept on the object, so it cannot reach a corpus, a
   ledger, a repr or a pickle.  Credentials in ``base_url`` (``user:pass@``, ``?key=``) are
   redacted from every repr, error and log line; httpx/httpcore debug logs are scrubbed too.
+  Redirects are not followed (an HTTP 3xx is an error), so the key never reaches another host.
 """
 from __future__ import annotations
 
@@ -42,8 +53,10 @@ import math
 import os
 import random
 import re
+import socket
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -59,6 +72,18 @@ RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524,
 # What the "off" value of each sampler setting is, as llama.cpp, vLLM and TGI read them.
 OPENAI_HOSTS = ("openai.com", "openai.azure.com")    # APIs that refuse fields they do not know
 NEUTRAL_SAMPLER = {"min_p": 0.0, "repeat_penalty": 1.0, "repetition_penalty": 1.0, "typical_p": 1.0}
+# The size cap of an answer: a token is a few dozen bytes of JSON at most (a long token, every character
+# \u-escaped), a few hundred with its log-prob entry; ids, usage and the like fit in the overhead, and a
+# server that echoes the prompt gets room for it, escaped.
+BYTES_PER_TOKEN = 64
+BYTES_PER_TOKEN_LOGPROBS = 1024
+RESPONSE_OVERHEAD = 64 * 1024
+ERROR_BODY_BYTES = 4096          # what an error answer is read for: the start of its message
+UNBOUNDED_TOKENS = 32768         # the cap's token count when extra_body lifted max_tokens
+
+
+class MalformedFieldWarning(UserWarning):
+    """An optional field of a server's answer was malformed and dropped; the sample was kept."""
 
 
 class _Retryable(Exception):
@@ -71,6 +96,14 @@ class _NotSupported(Exception):
     """HTTP 400 on a request with n > 1: the server does not take ``n``."""
 
 
+class _TooLarge(Exception):
+    """An answer passed its size cap."""
+
+    def __init__(self, size: int, cap: int):
+        super().__init__(f"{size:,} bytes")
+        self.size, self.cap = size, cap
+
+
 class OpenAICompatibleTeacher:
     local = False
 
@@ -81,13 +114,15 @@ class OpenAICompatibleTeacher:
                  patience: float = 300.0, max_n_per_request: int = 128, send_seed: bool = True,
                  logprobs: bool = False, one_sample_per_call: bool = False,
                  send_sampler_params: bool | None = None, extra_body: dict | None = None,
-                 transport: httpx.BaseTransport | None = None):
+                 max_response_bytes: int | None = None, transport: httpx.BaseTransport | None = None):
         _check_numbers(max_concurrency=(max_concurrency, 1), max_retries=(max_retries, 0),
                        max_n_per_request=(max_n_per_request, 1), timeout=(timeout, 0.001),
                        backoff_base=(backoff_base, 0), backoff_max=(backoff_max, 0),
                        max_retry_after=(max_retry_after, 0), patience=(patience, 0))
         if retry_budget is not None:
             _check_numbers(retry_budget=(retry_budget, 0))
+        if max_response_bytes is not None:
+            _check_numbers(max_response_bytes=(max_response_bytes, 1))
         self.model_name, self.chat = model, chat
         self._base = _check_url(base_url.rstrip("/"))
         self.base_url = redact_url(self._base)     # what reprs, errors and logs show
@@ -95,7 +130,7 @@ class OpenAICompatibleTeacher:
         _api_key(api_key_env)                      # a malformed key is an error now, not six retries later
         self.max_concurrency, self.max_retries, self.retry_budget = max_concurrency, max_retries, retry_budget
         self.backoff_base, self.backoff_max, self.max_retry_after = backoff_base, backoff_max, max_retry_after
-        self.patience = patience
+        self.patience, self.timeout, self.max_response_bytes = patience, timeout, max_response_bytes
         self.max_n_per_request, self.send_seed, self.logprobs = max_n_per_request, send_seed, logprobs
         self.one_sample_per_call = one_sample_per_call
         host = urlsplit(self._base).hostname or ""
@@ -106,7 +141,7 @@ class OpenAICompatibleTeacher:
         self.n_supported: bool | None = False if one_sample_per_call else None   # learnt from the server
         self.retries_used = 0
         self._lock = threading.Lock()
-        self._client = httpx.Client(timeout=timeout, transport=transport,
+        self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False,
                                     limits=httpx.Limits(max_connections=max_concurrency))
         self._rng = random.Random()             # jitter only: never affects what is sampled
         path = "chat/completions" if chat else "completions"
@@ -226,27 +261,97 @@ class OpenAICompatibleTeacher:
             self.n_supported = False
             want = 1
             data, sent = self._call(req.prompt, settings, want, seed, abort, result)
-        choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:want]
-        comps = self._completions(choices, data.get("usage"), settings, sent)
-        for k, c in enumerate(comps):
-            c.index = offset + k              # where the sample goes, whatever order calls finish in
+        comps: list[Completion] = []
+        try:
+            comps = self._completions(data, want, settings, sent)
+            for k, c in enumerate(comps):
+                c.index = offset + k              # where the sample goes, whatever order calls finish in
+        finally:
+            self._book(result, data, req.prompt, comps)    # the server answered: a paid call, whatever failed
+        return len(comps)
+
+    def _completions(self, data: dict, want: int, settings: SamplingSettings, sent: dict) -> list[Completion]:
+        comps = [self._completion(c, settings) for c in self._choices(data["choices"])[:want]]
+        for c in comps:
+            c.fields = {"sent": sent}
+        return comps
+
+    def _book(self, result: RequestResult, data: dict, prompt: str, comps: list[Completion]) -> None:
+        """Count one answered call, its tokens and its samples.  Records carry the prompt count the
+        ledger takes, so the two agree whether it is the server's or a guess."""
+        prompt_tokens, completion_tokens = self._usage(data.get("usage"), comps)
+        prompt_tokens = prompt_tokens or approx_tokens(prompt)
+        for c in comps:
+            c.prompt_tokens = prompt_tokens
+        if completion_tokens is not None and len(comps) == 1:
+            comps[0].completion_tokens = completion_tokens       # the server's count, not a guess
         with self._lock:
             result.calls += 1
             result.completions.extend(comps)
-            result.prompt_tokens += _usage(data, "prompt_tokens") or approx_tokens(req.prompt)
-            result.completion_tokens += _usage(data, "completion_tokens") or \
+            result.prompt_tokens += prompt_tokens
+            result.completion_tokens += completion_tokens if completion_tokens is not None else \
                 sum(c.completion_tokens or 0 for c in comps)
-        return len(comps)
 
-    def _completions(self, choices: list, usage, settings: SamplingSettings, sent: dict) -> list[Completion]:
-        comps = [self._completion(c, settings) for c in choices]
-        exact = _usage({"usage": usage}, "completion_tokens")
-        for c in comps:
-            c.prompt_tokens = _usage({"usage": usage}, "prompt_tokens")
-            c.fields = {"sent": sent}
-        if exact is not None and len(comps) == 1:
-            comps[0].completion_tokens = exact       # the server's count, not a guess
-        return comps
+    def _book_refused(self, result: RequestResult, prompt: str, completion_tokens: int) -> None:
+        """An answer refused after the server sent it is a paid call all the same; what it billed is
+        unknown, so it counts the tokens asked for."""
+        with self._lock:
+            result.calls += 1
+            result.prompt_tokens += approx_tokens(prompt)
+            result.completion_tokens += completion_tokens
+
+    # -- optional fields: a malformed one is dropped, never the answer ----------------------------------
+    def _dropped(self, field: str, value: Any, why: str) -> None:
+        shown = self._scrub(repr(value))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        warnings.warn(f"{self.url}: the answer's {field} ({shown}) is {why}; dropped it and kept the sample",
+                      MalformedFieldWarning, stacklevel=3)
+
+    def _usage(self, usage: Any, comps: list[Completion]) -> tuple[int | None, int | None]:
+        """The server's prompt and completion token counts; None where it gave none or nonsense (not a
+        whole number, or 0 for a prompt, which is never empty, or for text that is not empty)."""
+        if usage is None:
+            return None, None
+        if not isinstance(usage, dict):
+            self._dropped("usage", usage, "not an object")
+            return None, None
+        texts = any(c.text for c in comps)
+        return self._count(usage, "prompt_tokens", 1), self._count(usage, "completion_tokens", 1 if texts else 0)
+
+    def _count(self, usage: dict, name: str, low: int) -> int | None:
+        value = usage.get(name)
+        if value is None:
+            return None
+        if _whole(value) and value >= low:
+            return value
+        self._dropped(f"usage.{name}", value, f"not a whole number >= {low}")
+        return None
+
+    def _choices(self, choices: list) -> list:
+        """The choices in the server's ``index`` order; in the order sent when an index is not a whole number."""
+        bad = [c["index"] for c in choices if "index" in c and not _whole(c["index"])]
+        if bad:
+            self._dropped("choices[].index", bad[0], "not a whole number")
+            return list(choices)
+        return sorted(choices, key=lambda c: c.get("index", 0))
+
+    def _logprobs(self, logprobs: Any) -> list | None:
+        """A choice's token log-probs (``None`` entries kept: mean() skips them); None when it has none."""
+        field = "choices[].logprobs"
+        if logprobs is None:
+            return None
+        if not isinstance(logprobs, dict):
+            return self._dropped(field, logprobs, "not an object")
+        values = logprobs.get("content" if self.chat else "token_logprobs")
+        if values is None:
+            return None
+        if self.chat:           # [{"token": ..., "logprob": ...}, ...]
+            if not isinstance(values, list) or not all(isinstance(t, dict) for t in values):
+                return self._dropped(field + ".content", values, "not a list of objects")
+            values = [t.get("logprob") for t in values]
+        if not isinstance(values, list) or not all(v is None or _finite(v) for v in values):
+            return self._dropped(field, values, "not a list of numbers")
+        return values
 
     def _body(self, prompt: str, settings: SamplingSettings, n: int, seed: int) -> dict:
         body: dict[str, Any] = {"model": self.model_name, "max_tokens": settings.max_new_tokens,
@@ -269,12 +374,8 @@ class OpenAICompatibleTeacher:
         return body
 
     def _completion(self, choice: dict, settings: SamplingSettings) -> Completion:
-        if self.chat:
-            text = (choice.get("message") or {}).get("content") or ""
-            lp = [t.get("logprob") for t in ((choice.get("logprobs") or {}).get("content") or [])]
-        else:
-            text = choice.get("text") or ""
-            lp = list((choice.get("logprobs") or {}).get("token_logprobs") or [])
+        text = choice["message"]["content"] if self.chat else choice["text"]     # _malformed checked both
+        lp = self._logprobs(choice.get("logprobs"))
         text = _cut_at_stop(text, settings.stop)   # some servers ignore `stop`
         reason = "length" if choice.get("finish_reason") == "length" else "stop"
         return Completion(text=text, finish_reason=reason,
@@ -296,6 +397,12 @@ class OpenAICompatibleTeacher:
                 raise TeacherError("cancelled: another request of this batch failed")
             try:
                 return self._post(body, n), sent
+            except _TooLarge as e:
+                # not retried: a server that ignored max_tokens once would be paid to do it again
+                self._book_refused(result, prompt, n * _max_tokens(body))
+                raise TeacherError(f"{self.url}: the answer passed {e.cap:,} bytes, the size cap for "
+                                   f"max_tokens={_max_tokens(body)} and n={n}; refused (does the server ignore "
+                                   f"max_tokens? max_response_bytes sets another cap)") from None
             except _Retryable as e:
                 retries += 1
                 with self._lock:
@@ -325,41 +432,113 @@ class OpenAICompatibleTeacher:
         return self._rng.uniform(0, cap)        # full jitter: clients that failed together spread out
 
     def _post(self, body: dict, n: int) -> dict:
+        deadline = time.monotonic() + self.timeout
         try:
-            resp = self._client.post(self._url, json=body, headers=self._headers())
+            with self._client.stream("POST", self._url, json=body, headers=self._headers()) as resp:
+                status = resp.status_code
+                if status in RETRY_STATUS:
+                    raise _Retryable(f"HTTP {status}", _retry_after(resp.headers.get("retry-after")))
+                if status == 400 and n > 1 and self.n_supported is None:
+                    raise _NotSupported()
+                ok = status == 200
+                raw = self._read(resp, deadline, self._response_cap(body, n) if ok else ERROR_BODY_BYTES, ok)
         except httpx.TimeoutException:
             raise _Retryable("timeout", unreachable=True) from None
         except httpx.LocalProtocolError as e:   # our own request is malformed: retrying cannot help
             raise TeacherError(f"{self.url}: the request could not be sent ({type(e).__name__})") from None
         except httpx.TransportError as e:
             raise _Retryable(f"connection error ({type(e).__name__})", unreachable=True) from None
-        if resp.status_code in RETRY_STATUS:
-            raise _Retryable(f"HTTP {resp.status_code}", _retry_after(resp.headers.get("retry-after")))
-        if resp.status_code == 400 and n > 1 and self.n_supported is None:
-            raise _NotSupported()
-        if resp.status_code != 200:
-            hint = f" (check the key in ${self.api_key_env})" if resp.status_code in (401, 403) else ""
-            raise TeacherError(f"{self.url}: HTTP {resp.status_code}{hint}: "
-                               f"{self._scrub(resp.text[:300])}")
+        if status != 200:
+            hint = f" (check the key in ${self.api_key_env})" if status in (401, 403) else ""
+            raise TeacherError(f"{self.url}: HTTP {status}{hint}: "
+                               f"{self._scrub(raw.decode('utf-8', 'replace')[:300])}")
         try:
-            data = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError):
             raise _Retryable("malformed JSON body") from None
         problem = self._malformed(data)
         if problem:
             raise _Retryable(f"malformed response ({problem})")
         return data
 
+    def _read(self, resp: httpx.Response, deadline: float, cap: int, strict: bool) -> bytes:
+        """The body, read by ``deadline`` and up to ``cap`` bytes: past the cap an answer is refused
+        (``strict``, :class:`_TooLarge`) or cut (an error's message)."""
+        declared = resp.headers.get("content-length", "")
+        if strict and declared.isdigit() and int(declared) > cap:
+            raise _TooLarge(int(declared), cap)      # refused before a byte of it is read
+        chunks, size = [], 0
+        with _Watchdog(resp, deadline) as dog:
+            try:
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        if strict:
+                            raise _TooLarge(size, cap)
+                        break
+                    if dog.fired:
+                        break
+            except (httpx.TransportError, OSError):
+                if not dog.fired:
+                    raise
+            if dog.fired:
+                raise _Retryable(f"deadline of {self.timeout:g}s passed before the answer was complete")
+        return b"".join(chunks)[:cap]
+
+    def _response_cap(self, body: dict, n: int) -> int:
+        """The bytes an answer to ``body`` may take: ``max_response_bytes``, else from max_tokens and n."""
+        if self.max_response_bytes is not None:
+            return int(self.max_response_bytes)
+        per_token = BYTES_PER_TOKEN_LOGPROBS if body.get("logprobs") else BYTES_PER_TOKEN
+        prompt = body.get("prompt") if "prompt" in body else json.dumps(body.get("messages"))
+        return RESPONSE_OVERHEAD + 6 * len(str(prompt)) + n * _max_tokens(body) * per_token
+
     def _malformed(self, data: Any) -> str | None:
+        """What makes an answer unusable (it is asked again); optional fields are read leniently later."""
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
             return "no choices"
         for c in data["choices"]:
             if not isinstance(c, dict):
                 return "a choice is not an object"
-            text = (c.get("message") or {}).get("content") if self.chat else c.get("text")
-            if not isinstance(text, str):
+            holder = c.get("message") if self.chat else c
+            if not isinstance(holder, dict) or not isinstance(holder.get("content" if self.chat else "text"), str):
                 return "a choice without text"
         return None
+
+
+class _Watchdog:
+    """Shuts a response's socket down when its call's deadline passes.  httpx bounds each read, not the
+    body: a server that sends a byte now and then would hold a call for ever, and a shutdown wakes the
+    read blocked on it at once (between reads, ``fired`` is checked)."""
+
+    def __init__(self, resp: httpx.Response, deadline: float):
+        stream = resp.extensions.get("network_stream")
+        self._sock = stream.get_extra_info("socket") if stream is not None else None
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        self._lock = threading.Lock()
+        self.fired = self._done = False
+
+    def __enter__(self) -> "_Watchdog":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._done = True          # a connection handed back to the pool is never shut down
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if isinstance(self._sock, socket.socket):
+                try:    # the plain socket's shutdown, under TLS too: the TLS layer is left to the reader
+                    socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 def _sorted(result: RequestResult) -> RequestResult:
@@ -367,10 +546,18 @@ def _sorted(result: RequestResult) -> RequestResult:
     return result
 
 
-def _usage(data: dict, name: str) -> int | None:
-    """A token count from the server's ``usage``, or None when it gave none (or nonsense)."""
-    v = data["usage"].get(name) if isinstance(data.get("usage"), dict) else None
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _max_tokens(body: dict) -> int:
+    """The completion tokens a call may take (``extra_body`` may have set either name)."""
+    limits = [body.get(k) for k in ("max_tokens", "max_completion_tokens")]
+    return max((v for v in limits if _whole(v) and v > 0), default=UNBOUNDED_TOKENS)
 
 
 _KEY_OK = re.compile(r"[\x21-\x7e]+")     # printable ASCII, no spaces: what an HTTP header can carry

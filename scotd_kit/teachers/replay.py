@@ -17,6 +17,7 @@ What SCoTD's training code makes of a record (``dataset/hf_datasets.py``, ``CoTD
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -43,10 +44,41 @@ def load_released(path: str | os.PathLike) -> list[dict]:
         if missing:
             raise DataError(f"{path}: record {i}: missing field(s) {', '.join(missing)} "
                             f"(expected SCoTD's released format: {', '.join(REQUIRED)}, token_probs, tokens)")
-        if not isinstance(rec["index"], int) or not isinstance(rec["response"], str):
-            raise DataError(f"{path}: record {i}: 'index' must be an int and 'response' a string")
+        problem = _type_problem(rec)
+        if problem:
+            raise DataError(f"{path}: record {i}: {problem}")
         out.append(rec)
     return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)     # JSON's true is not row 1
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# field -> (does a value fit, what it must be); token_probs and tokens may also be absent or null
+_FIELD_TYPES = {
+    "prompt": (lambda v: isinstance(v, str), "a string"),
+    "response": (lambda v: isinstance(v, str), "a string"),
+    "rationale": (lambda v: isinstance(v, str), "a string"),
+    "index": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0 (a row of the train split)"),
+    "score": (_is_number, "a finite number (SCoTD's score: 1 when the answer matched gold)"),
+    "token_probs": (lambda v: v is None or isinstance(v, list) and all(x is None or _is_number(x) for x in v),
+                    "a list of numbers (token log-probs)"),
+    "tokens": (lambda v: v is None or isinstance(v, list), "a list (the response's tokens)"),
+}
+
+
+def _type_problem(rec: dict) -> str | None:
+    """Why a field of ``rec`` cannot be read as SCoTD wrote it; None when every field can."""
+    for name, (fits, what) in _FIELD_TYPES.items():
+        if name in rec and not fits(rec[name]):
+            shown = repr(rec[name])
+            return f"'{name}' must be {what}, not {shown if len(shown) <= 40 else shown[:37] + '...'}"
+    return None
 
 
 def released_file(path: str | os.PathLike, task: str) -> Path:
