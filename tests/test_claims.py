@@ -24,9 +24,34 @@ def test_a_claim_holds_only_when_its_interval_excludes_zero():
     assert c.holds and c.ours == pytest.approx(10.0) and 4 < c.ci_low < 7 and 13 < c.ci_high < 16 and c.n == 400
     small = claims.paired_claim("y", [True] + b[1:], b)                     # one example apart: CI reaches 0
     assert small.ours > 0 and small.ci_low <= 0 and not small.holds
-    flat = claims.paired_claim("z", b, b, rule="nonneg")                    # SC == greedy: holds (>=)
-    assert flat.holds and flat.ours == 0.0
-    assert not claims.paired_claim("w", b, a, rule="nonneg").holds
+    assert small.ours > 0 and small.ci_low <= 0 and small.holds is False
+
+
+def test_claim_4a_holds_is_not_shown_or_fails_by_its_interval():
+    """4a (SC helps the few-shot student): interval above 0 holds; an interval holding 0 is 'not shown at this
+    scale' under the small profiles and 'no' at the paper's; an interval below 0 is 'no' everywhere."""
+    base = [False] * 200 + [True] * 200
+    gain = [True] * 40 + [False] * 160 + [True] * 200           # +10 points on 400: interval above 0
+    tie = [True] + [False] * 199 + [True] * 199 + [False]       # one up, one down: 0, interval holds 0
+    loss = [False] * 200 + [False] * 40 + [True] * 160          # -10 points
+    assert claims.paired_claim("4a", gain, base, small=True).holds is True
+    shown = claims.paired_claim("4a", tie, base, small=True)
+    assert shown.holds == claims.NOT_SHOWN and shown.ci_low < 0 < shown.ci_high
+    assert claims.verdict(shown.holds) == "not shown at this scale"
+    assert claims.paired_claim("4a", tie, base, small=False).holds is False
+    assert claims.paired_claim("4a", loss, base, small=True).holds is False
+
+
+def test_claim_4b_holds_when_the_interval_holds_0_and_stays_above_minus_3():
+    base = [False] * 200 + [True] * 200
+    tie = [True] + [False] * 199 + [True] * 199 + [False]
+    assert claims.paired_claim("4b", tie, base, rule="no_change").holds is True
+    gain = [True] * 40 + [False] * 160 + [True] * 200
+    assert claims.paired_claim("4b", gain, base, rule="no_change").holds is False           # SC changes it: up
+    few = [False] * 50 + [True] * 50                            # 100 examples: 5 lost, 3 gained, -2 points
+    drift = [True] * 3 + [False] * 47 + [False] * 5 + [True] * 45
+    c = claims.paired_claim("4b", drift, few, rule="no_change")
+    assert c.ci_high >= 0 and c.ci_low < -3 and c.holds is False
 
 
 def test_teacher_signal_is_tested_against_chance():
@@ -59,9 +84,10 @@ def test_claims_file_is_produced_under_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
     out = claims.write(Lab("smoke"), tmp_path / "figures")
     rows = claims.read_csv(tmp_path / "figures" / "claims.csv")
-    assert len(rows) == len(out) == 6
-    assert [r["claim"][:2] for r in rows] == ["1.", "1.", "1.", "2.", "3.", "4."]
+    assert len(rows) == len(out) == 7
+    assert [r["claim"][:3] for r in rows] == ["1. ", "1. ", "1. ", "2. ", "3. ", "4a.", "4b."]
     assert all("could not be made" not in r["detail"] for r in rows), [r["detail"] for r in rows]
+    assert rows[5]["holds"] in ("yes", "no", "not shown at this scale") and rows[6]["holds"] in ("yes", "no")
     # claim 4 is read against the paper's own SC effect, which differs by setting (Table 3(a))
     assert "full -0.2 / +0.0 / -2.2, few-shot +4.5 / -0.4 / +13.4" in rows[5]["detail"]
 
