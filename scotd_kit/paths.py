@@ -30,3 +30,28 @@ def cache_dir() -> Path:
     root = Path(env).expanduser() if env else Path.home() / ".cache" / "scotd_kit"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+# a wheel carries the notebooks inside the package (setup.py copies them in); a checkout has them beside it
+PACKAGE_NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+CHECKOUT_NOTEBOOKS = _REPO_ROOT / "notebooks"
+NOTEBOOKS_DIR = next((d for d in (PACKAGE_NOTEBOOKS, CHECKOUT_NOTEBOOKS) if any(d.glob("*.ipynb"))),
+                     CHECKOUT_NOTEBOOKS)
+
+
+class NotebooksNotFoundError(FileNotFoundError):
+    """No notebook where the kit looked; the message names every place."""
+
+
+def find_notebooks_dir(notebooks_dir: str | Path | None = None) -> Path:
+    """``notebooks_dir`` if given, else the notebooks the package carries, else a checkout's; an error
+    naming every place looked at when none holds a notebook."""
+    places = [Path(notebooks_dir)] if notebooks_dir else [PACKAGE_NOTEBOOKS, CHECKOUT_NOTEBOOKS]
+    for d in places:
+        if any(d.glob("*.ipynb")):
+            return d
+    raise NotebooksNotFoundError(
+        f"no notebooks (*.ipynb) in {' or '.join(str(d) for d in places)}; "
+        + ("name a directory that holds the kit's notebooks" if notebooks_dir else
+           "this installation of scotd-kit lacks its notebooks: reinstall it from its wheel or a checkout "
+           "(pip install --force-reinstall scotd-kit), or pass --notebooks-dir DIR"))

@@ -77,6 +77,9 @@ class Profile:
     max_length: int = 700
     warmup_steps: int | None = None             # None: the recipe's
     train_args: dict = field(default_factory=dict)  # any other TrainConfig field
+    # SCoTD's protocol: greedy evaluation on the reported split at step 1,000 and every 2,000 steps, the best
+    # checkpoint reported (TrainConfig.paper's schedule); False: the final checkpoint (a row then says so)
+    select_checkpoint: bool = False
     student_max_new_tokens: int = 256
     sc_k: int = 30
     sc_temperature: float = 0.7
@@ -122,8 +125,9 @@ class Profile:
 # SCoTD's own settings: a cell is compared with the paper's number only where these hold
 PAPER_SETTINGS = dict(student="facebook/opt-1.3b", method="full", n_cots=30, train_recipe="paper", max_steps=20_000,
                       per_device_train_batch_size=32, learning_rate=2e-5, max_length=700, sc_k=30,
-                      sc_temperature=0.7, teacher_temperature=1.0, train_limit=None, eval_limit=None,
-                      warmup_steps=None, train_args={}, exemplars={})
+                      sc_temperature=0.7, teacher_temperature=1.0, teacher_max_new_tokens=256,
+                      student_max_new_tokens=256, train_limit=None, eval_limit=None, warmup_steps=None,
+                      train_args={}, exemplars={}, select_checkpoint=True)
 
 _OFFLINE_SPLITS = {"imdb": {"train": "dev_original", "validation": "test_original"}}
 _DEMO_TASKS = {"commonsense_qa": "demo_compare", "openbookqa": "demo_compare", "quarel": "demo_compare",
@@ -215,7 +219,8 @@ PROFILES = {
               "teacher for StrategyQA / SVAMP (-p socratic='{teacher: ...}')",
         tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-350m",
         student_sizes=("facebook/opt-125m", "facebook/opt-350m"), method="lora", train_recipe="paper",
-        eval_limit=500, n_cots=30, max_steps=2000, per_device_train_batch_size=16, learning_rate=2e-4, sc_k=10),
+        eval_limit=500, n_cots=30, max_steps=2000, per_device_train_batch_size=16, learning_rate=2e-4, sc_k=10,
+        teacher_max_new_tokens=256, select_checkpoint=True),
     "paper": Profile(
         name="paper", description="SCoTD's settings: OPT-1.3B students (125M/350M for Fig. 4), N=30, full "
                                   "fine-tuning, 20k steps, Adam 2e-5, 30-sample self-consistency",
@@ -226,7 +231,7 @@ PROFILES = {
         tasks=PAPER_TASKS, teacher="replay:scotd_corpora", student="facebook/opt-1.3b",
         student_sizes=("facebook/opt-125m", "facebook/opt-350m", "facebook/opt-1.3b"), method="full",
         train_recipe="paper", n_cots=30, max_steps=20000, per_device_train_batch_size=32, learning_rate=2e-5,
-        sc_k=30),
+        sc_k=30, teacher_max_new_tokens=256, select_checkpoint=True),
 }
 
 _FIELDS = {f.name for f in fields(Profile)}
@@ -237,7 +242,13 @@ def profile_fields() -> set[str]:
 
 
 def get_profile(name: str | Profile, **overrides) -> Profile:
-    """A profile by name, with any field overridden (notebook parameters). Lists become tuples."""
+    """A profile by name, with any field overridden (notebook parameters).
+
+    Each override is checked against the pipeline's limits (:func:`check_setting`; lists become
+    tuples); an explicit None is kept, as each setting's documented default (``teacher_dtype=None``:
+    the device's fastest native type, ``eval_limit=None``: the whole split).  Paths in the result
+    (``replay:DIR``, a local model directory) are absolute, read against the working directory: the
+    command's under ``scotd-kit reproduce``, the notebook's when it runs interactively."""
     if isinstance(name, Profile):
         base = name
     else:
@@ -247,10 +258,12 @@ def get_profile(name: str | Profile, **overrides) -> Profile:
             raise KeyError(f"unknown profile {name!r}; known: {', '.join(PROFILES)}") from None
     unknown = sorted(set(overrides) - _FIELDS)
     if unknown:
-        raise TypeError(f"unknown profile setting(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}")
-    # None leaves a setting as the profile has it (a notebook parameter left unset)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if v is not None}
-    return replace(base, **overrides) if overrides else base
+        hint = "".join(f" ({u!r}: did you mean {c!r}?)" for u in unknown for c in closest(u, _FIELDS)[:1])
+        raise TypeError(f"unknown profile setting(s) {', '.join(unknown)}{hint}; known: {', '.join(sorted(_FIELDS))}")
+    overrides = {k: check_setting(k, v) for k, v in overrides.items()}
+    profile = replace(base, **overrides) if overrides else base
+    check_profile(profile)
+    return absolute_paths(profile)
 
 
 def differences_from_paper(profile: Profile, **used) -> list[str]:
@@ -269,5 +282,253 @@ def differences_from_paper(profile: Profile, **used) -> list[str]:
         if isinstance(want, (dict, list, tuple)) and not have:
             continue
         if have != want:
-            out.append(f"{key}={have!r} (paper: {want!r})")
+            said = _SAID.get(key, {})
+            out.append(said.get(have) if isinstance(have, bool) and have in said else f"{key}={have!r} (paper: {want!r})")
     return out
+
+
+# how a difference reads where ``key=value (paper: ...)`` would not say what it means
+_SAID = {"select_checkpoint": {False: "select_checkpoint=False: the final checkpoint is reported (paper: the best of "
+                                      "greedy evaluations at step 1,000 and every 2,000 steps)"}}
+
+
+# --- checking settings ------------------------------------------------------------------------------
+# A value past these limits does not fail where it is given: ``eval_limit=-2`` slices off two examples,
+# ``eval_limit=0`` evaluates none (NaN), a batch of 0 divides by zero mid-run, a seed outside numpy's
+# range fails in the first notebook's kernel, and the training schedule holds every step's batch in memory.
+
+SEED_RANGE = (0, 2 ** 32 - 1)             # numpy's RandomState accepts no other seed
+MAX_STEPS = 1_000_000                     # 50x the paper's 20,000
+# the training schedule keeps one entry per example a run sees (max_steps x batch x accumulation, ~100
+# bytes each): 10 million is ~1 GB, 15x the paper's 640,000
+MAX_SCHEDULED_EXAMPLES = 10_000_000
+MAX_EPOCHS = 1_000
+TRAIN_RECIPES = ("paper", "small")        # TrainConfig.recipe's names
+METHODS = ("full", "lora", "qlora")       # training.METHODS (not imported: it pulls in transformers)
+# settings that count something: at least one
+_COUNTS = {"teacher_max_new_tokens", "teacher_batch_size", "n_cots", "downsample_k", "per_device_train_batch_size",
+           "max_length", "student_max_new_tokens", "sc_k", "train_limit", "eval_limit", "n_ablation"}
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "tuple": (list, tuple), "dict": (dict,)}
+_ANNOTATIONS = {f.name: str(f.type) for f in fields(Profile)}
+
+
+class SettingError(TypeError, ValueError):
+    """A profile setting the pipeline cannot run with; ``name`` is the setting (a TypeError for a value of
+    the wrong type and a ValueError for one out of range, to callers that catch either)."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def closest(name: str, known) -> list[str]:
+    """The known names a misspelt ``name`` is likely to mean, best first."""
+    import difflib
+
+    return difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+
+
+def _known_tasks() -> list[str]:
+    from .tasks import list_tasks
+
+    return list_tasks()
+
+
+def _check_type(name: str, value, annotation: str) -> None:
+    parts = [p.strip() for p in annotation.split("|")]
+    if value is None:
+        if "None" in parts:
+            return
+        raise SettingError(name, f"cannot be null: it has no default of its own (expected {annotation})")
+    types = tuple(t for p in parts if p != "None" for t in _TYPES.get(p, (object,)))
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        raise SettingError(name, f"expected {annotation}, got {type(value).__name__} {value!r}")
+
+
+def _at_least(name: str, value, low) -> None:
+    if value is not None and not value >= low:
+        raise SettingError(name, f"must be at least {low}, not {value!r}")
+
+
+def _number(name: str, value, low: float, *, above: bool = False, high: float | None = None) -> None:
+    import math
+
+    bad = not math.isfinite(value) or (value <= low if above else value < low) or (high is not None and value > high)
+    if bad:
+        where = f"{'above' if above else 'at least'} {low}" + (f" and at most {high}" if high is not None else "")
+        raise SettingError(name, f"must be a finite number {where}, not {value!r}")
+
+
+def _seed(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise SettingError(name, f"a seed is an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}, not {value!r}")
+
+
+def _tasks_known(name: str, names) -> None:
+    known = _known_tasks()
+    for t in names:
+        if t not in known:
+            hint = "".join(f" (did you mean {c!r}?)" for c in closest(str(t), known)[:1])
+            raise SettingError(name, f"unknown task {t!r}{hint}; known: {', '.join(known)}")
+
+
+def _check_items(name: str, value) -> None:
+    """Checks of the values inside a tuple or dict setting."""
+    if name in ("tasks", "multitask", "student_sizes", "n_grid", "fractions", "strategies") and not value:
+        raise SettingError(name, "must not be empty")
+    if name in ("tasks", "multitask"):
+        _tasks_known(name, value)
+    elif name in ("task_map", "teachers", "task_limits", "split_map"):
+        _tasks_known(name, value.keys())
+    if name == "task_map":
+        _tasks_known(name, value.values())
+    elif name == "task_limits":
+        for task, own in value.items():
+            if not isinstance(own, dict) or set(own) - {"train", "eval"}:
+                raise SettingError(name, f"{task!r} takes {{train: N, eval: N}}, not {own!r}")
+            for kind, n in own.items():
+                if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                    raise SettingError(name, f"{task}.{kind} must be an integer of at least 1, not {n!r}")
+    elif name == "n_grid":
+        for n in value:
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise SettingError(name, f"each N must be an integer of at least 1, not {n!r}")
+    elif name == "grid_seeds":
+        for s in value:
+            _seed(name, s)
+    elif name == "fractions":
+        for f in value:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+                raise SettingError(name, f"each fraction must be in (0, 1], not {f!r}")
+    elif name == "strategies":
+        bad = [s for s in value if s not in STRATEGIES]
+        if bad:
+            raise SettingError(name, f"unknown strategy {bad[0]!r}; known: {', '.join(STRATEGIES)}")
+    elif name in ("student_sizes",) and not all(isinstance(s, str) and s for s in value):
+        raise SettingError(name, f"each size is a model name, not {value!r}")
+    elif name == "train_args":
+        _check_train_args(value)
+    elif name == "notebook_settings":
+        for notebook, own in value.items():
+            if not isinstance(own, dict):
+                raise SettingError(name, f"{notebook!r} takes a dict of settings, not {own!r}")
+            for k, v in own.items():
+                if k not in _FIELDS:
+                    raise SettingError(name, f"{notebook}: unknown profile setting {k!r}")
+                check_setting(k, v)
+
+
+def _check_train_args(value: dict) -> None:
+    from .hardware import PrecisionError, normalise
+
+    if "precision" in value:
+        try:
+            normalise(value["precision"])
+        except PrecisionError as e:
+            raise SettingError("train_args", str(e)) from None
+    from .training import TrainConfig      # only here: it imports transformers
+
+    known = {f.name for f in fields(TrainConfig)}
+    for k in value:
+        if k not in known:
+            hint = "".join(f" (did you mean {c!r}?)" for c in closest(str(k), known)[:1])
+            raise SettingError("train_args", f"{k!r} is no TrainConfig field{hint}")
+
+
+def check_setting(name: str, value):
+    """``value`` as the profile setting ``name`` holds it (lists as tuples), or a :class:`SettingError` that
+    names the setting: a value of the wrong type, out of the pipeline's limits, or naming an unknown task,
+    strategy, method or precision.  None is each optional setting's default (``teacher_dtype=None``: the
+    device's fastest native type, as ``"auto"``)."""
+    if name not in _FIELDS:
+        hint = "".join(f"; did you mean {c!r}?" for c in closest(name, _FIELDS)[:1])
+        raise SettingError(name, f"unknown profile setting{hint}")
+    _check_type(name, value, _ANNOTATIONS[name])
+    if value is None:
+        return None
+    value = tuple(value) if isinstance(value, list) else value
+    if name in _COUNTS:
+        _at_least(name, value, 1)
+    elif name == "max_steps" and value != -1 and not 1 <= value <= MAX_STEPS:
+        raise SettingError(name, f"-1 (train by epochs) or 1 to {MAX_STEPS:,}, not {value!r}")
+    elif name == "warmup_steps":
+        _at_least(name, value, 0)
+    elif name == "seed":
+        _seed(name, value)
+    elif name in ("learning_rate", "num_train_epochs"):
+        _number(name, value, 0, above=True, high=MAX_EPOCHS if name == "num_train_epochs" else None)
+    elif name in ("teacher_temperature", "sc_temperature"):
+        _number(name, value, 0)
+    elif name == "method" and value not in METHODS:
+        raise SettingError(name, f"one of {', '.join(METHODS)}, not {value!r}")
+    elif name == "train_recipe" and value not in TRAIN_RECIPES:
+        raise SettingError(name, f"one of {', '.join(TRAIN_RECIPES)}, not {value!r}")
+    elif name == "unseen_task":
+        _tasks_known(name, [value])
+    elif name in ("teacher", "student", "train_split") and not value.strip():
+        raise SettingError(name, "must not be empty")
+    elif name == "teacher_dtype":
+        from .hardware import PrecisionError, normalise
+
+        try:
+            normalise(value)
+        except PrecisionError as e:
+            raise SettingError(name, f"{e}; null or auto: the device's default") from None
+    _check_items(name, value)
+    return value
+
+
+def check_profile(profile: Profile) -> None:
+    """Limits that span settings: the examples the training schedule holds (steps x batch x accumulation)."""
+    if profile.max_steps > 0:
+        accumulation = profile.train_args.get("gradient_accumulation_steps", 1) or 1
+        seen = profile.max_steps * profile.per_device_train_batch_size * accumulation
+        if seen > MAX_SCHEDULED_EXAMPLES:
+            raise SettingError("max_steps", f"{profile.max_steps:,} steps of {profile.per_device_train_batch_size} x "
+                                            f"{accumulation} examples is {seen:,}; the training schedule holds at most "
+                                            f"{MAX_SCHEDULED_EXAMPLES:,} (about 1 GB of memory)")
+
+
+# --- paths ------------------------------------------------------------------------------------------
+# Model settings that may name a directory; ``replay:DIR`` teachers always name one.
+_MODEL_SETTINGS = ("teacher", "greedy_teacher", "student")
+_NOT_PATHS = ("openai", "random")          # ``openai:<model>``, ``random:<shape>``: names, never paths
+_MODEL_PREFIXES = ("vllm",)                # ``vllm:<model>``: a model name or directory
+
+
+def absolute_path(spec: str, cwd: str | Path | None = None) -> str:
+    """``spec`` with a path in it made absolute against ``cwd`` (default: the working directory):
+    ``replay:DIR`` always; a model name only where it is written as a path (``./x``, ``../x``, ``~/x``) or
+    names an existing directory there, which is what transformers would load for it anyway."""
+    import os
+    from pathlib import Path
+
+    def absolute(text: str) -> str:
+        p = Path(text).expanduser()
+        return p.as_posix() if p.is_absolute() else os.path.normpath(Path(cwd or Path.cwd()) / p)
+
+    if not isinstance(spec, str) or not spec:
+        return spec
+    kind, sep, rest = spec.partition(":")
+    if sep and kind == "replay":
+        return "replay:" + absolute(rest)
+    if sep and kind in _MODEL_PREFIXES:
+        return f"{kind}:{absolute_path(rest, cwd)}"
+    if sep and kind in _NOT_PATHS:
+        return spec
+    looks_like_path = spec.startswith(("./", "../", "~")) or spec in (".", "..")
+    if looks_like_path or (not Path(spec).is_absolute() and Path(cwd or Path.cwd(), spec).is_dir()):
+        return absolute(spec)
+    return spec
+
+
+def absolute_paths(profile: Profile, cwd=None) -> Profile:
+    """``profile`` with its teachers' and students' paths absolute (:func:`absolute_path`)."""
+    try:
+        changes = {k: absolute_path(getattr(profile, k), cwd) for k in _MODEL_SETTINGS}
+        changes["teachers"] = {t: absolute_path(v, cwd) for t, v in profile.teachers.items()}
+        changes["student_sizes"] = tuple(absolute_path(s, cwd) for s in profile.student_sizes)
+    except FileNotFoundError:           # the working directory was removed: nothing to read paths against
+        return profile
+    changed = {k: v for k, v in changes.items() if v != getattr(profile, k)}
+    return replace(profile, **changed) if changed else profile

@@ -2,14 +2,23 @@
 
 Each notebook gets the parameters ``profile``, ``output_dir`` and ``overrides`` (profile settings by
 name); ``parameters`` given here that name a profile setting (``max_steps``, ``tasks``, ``teacher``...)
-go into ``overrides``, any other one (``task``) is passed to the notebook as is -- what papermill's
-``-p`` does.  The Socratic notebooks have their own settings (``scotd_kit.socratic.settings``), given
-as one dict, ``socratic`` (``-p socratic='{sizes: [gpt2], train_steps: 100}'``).  Anything secret (API keys) is read from the environment inside the notebook, never
-passed here (papermill writes parameters into the executed notebook).  A failed notebook does not
-stop the others; it is reported with the path of its executed copy.
+go into ``overrides``, any other one (``task``) is passed to the notebooks whose parameters cell
+declares it -- what papermill's ``-p`` does.  The Socratic notebooks have their own settings
+(``scotd_kit.socratic.settings``), given as one dict, ``socratic`` (``-p socratic='{sizes: [gpt2],
+train_steps: 100}'``).
+
+Every parameter is checked before the first notebook starts (:func:`check_parameters`): an unknown
+name (with the closest known one), a value of the wrong type or past the pipeline's limits, an unknown
+task, a name ``reproduce`` sets itself.  Paths are read against the directory the command runs in,
+which is also the notebooks' working directory, and recorded absolute.  Anything secret (API keys) is
+read from the environment inside the notebook, never passed here (papermill writes parameters into
+the executed notebook).  A failed notebook does not stop the others; it is reported with the path of
+its executed copy.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
 import fnmatch
 import json
 import os
@@ -19,12 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .io import atomic_write_text
+from .paths import NOTEBOOKS_DIR, NotebooksNotFoundError, find_notebooks_dir  # noqa: F401 (re-exported)
 from .report import markdown_table
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # the two papers' notebooks run apart (``make demo`` / ``make demo-socratic``), each with its own summary file
 SUITES = ("all", "scotd", "socratic")
 SUMMARY_STEM = {"all": "summary", "scotd": "summary", "socratic": "socratic_summary"}
+# what reproduce passes every notebook itself, and what to use instead of -p for each
+RESERVED = {"profile": "--profile", "output_dir": "--output-dir", "name": "--profile",
+            "overrides": "one -p per profile setting (-p max_steps=100)"}
+# environment variables naming directories the notebooks' kernels read: made absolute before they start
+PATH_VARIABLES = ("SCOTD_DATA_DIR", "SCOTD_RUNS_DIR", "SCOTD_CACHE_DIR")
+# a parameter's YAML text and the values in it: far above any setting, far below what hurts
+MAX_PARAMETER_CHARS = 65_536
+MAX_PARAMETER_ITEMS = 10_000
+# the kernel's own log (ipykernel's "running over TCP without encryption" on every start): errors only;
+# what the notebook's code prints goes to the executed notebook, not to this log
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def in_suite(stem: str, suite: str) -> bool:
@@ -56,6 +76,7 @@ class Summary:
     socratic: dict = field(default_factory=dict)     # the Socratic notebooks' settings overrides
     claims_seconds: float = 0.0
     suite: str = "all"
+    facts: dict | None = None                        # scotd_kit.doctor's facts; None: asked when written
 
     @property
     def summary_path(self) -> Path:
@@ -70,8 +91,17 @@ class UnknownNotebookError(FileNotFoundError):
     """A selected name or glob matches no notebook; the message lists the names there are."""
 
 
-def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None = None,
+class ParameterError(ValueError):
+    """A parameter refused before any notebook runs; ``name`` is the parameter."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(f"-p {name}: {message}")
+        self.name = name
+
+
+def list_notebooks(notebooks_dir: Path | None = None, select: list[str] | None = None,
                    suite: str = "all") -> list[Path]:
+    notebooks_dir = find_notebooks_dir(notebooks_dir)
     paths = sorted(p for p in Path(notebooks_dir).glob("*.ipynb")
                    if not p.name.startswith("_") and in_suite(p.stem, suite))
     if select:
@@ -81,7 +111,49 @@ def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR, select: list[str] | None
             raise UnknownNotebookError(f"no notebook in {notebooks_dir} matches {', '.join(map(repr, unknown))}; "
                                        f"known notebooks: {', '.join(p.stem for p in paths) or '(none)'}")
         paths = [p for p in paths if any(fnmatch.fnmatch(p.stem, s) or p.stem == s for s in select)]
+    if not paths:
+        raise NotebooksNotFoundError(f"no notebook of the {suite!r} suite in {notebooks_dir}")
     return paths
+
+
+def notebook_parameters(path: Path) -> dict:
+    """The names the notebook's ``parameters`` cell assigns, each with its default (None where it is
+    not a literal)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cell = next((c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return {}
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    out = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    try:
+                        out[t.id] = ast.literal_eval(node.value) if node.value is not None else None
+                    except ValueError:
+                        out[t.id] = None
+    return out
+
+
+class _NoAliases(Exception):
+    pass
+
+
+def _yaml_loader():
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """YAML without aliases: ``*a`` repeats a node without repeating its text, so a few hundred bytes
+        unfold into gigabytes wherever the value is walked or printed."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise _NoAliases()
+            return super().compose_node(parent, index)
+
+    return Loader
 
 
 def parse_parameter(text: str) -> tuple[str, object]:
@@ -90,13 +162,47 @@ def parse_parameter(text: str) -> tuple[str, object]:
     import yaml
 
     name, sep, value = text.partition("=")
-    if not sep or not name.strip().isidentifier():
+    if not sep:
         raise ValueError(f"a parameter is NAME=VALUE, not {text!r}")
+    name = name.strip()
+    if not name.isidentifier():
+        raise ParameterError(name, "is not a parameter name (a letter or _, then letters, digits or _)")
+    if len(value) > MAX_PARAMETER_CHARS:
+        raise ParameterError(name, f"the value has {len(value):,} characters; at most {MAX_PARAMETER_CHARS:,}")
     try:
-        parsed = yaml.safe_load(value)
+        parsed = yaml.load(value, Loader=_yaml_loader())
+    except _NoAliases:
+        raise ParameterError(name, "YAML aliases (*name) are not accepted; write the value out") from None
     except yaml.YAMLError:
         parsed = value
-    return name.strip(), parsed
+    return name, parsed
+
+
+def _strings(name: str, value):
+    """Every key and string in ``value`` (walked with a budget: a structure that shares its parts can be
+    exponentially larger than it looks)."""
+    stack, seen = [value], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > MAX_PARAMETER_ITEMS:
+            raise ParameterError(name, f"the value holds more than {MAX_PARAMETER_ITEMS:,} items")
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple, set)):
+            stack.extend(v)
+        else:
+            yield str(v)
+
+
+def check_secrets(named: dict) -> None:
+    """Refuse secrets as parameters: papermill writes parameters into the executed notebook."""
+    secret = [k for k, v in named.items()
+              if _SECRET.search(str(k)) or any(_CREDENTIAL_URL.search(s) for s in _strings(str(k), v))]
+    if secret:
+        raise ValueError(f"refusing to pass {secret} as notebook parameters: papermill writes parameters into "
+                         f"the executed notebook; set secrets as environment variables instead")
 
 
 def split_parameters(parameters: dict | None) -> dict:
@@ -108,6 +214,92 @@ def split_parameters(parameters: dict | None) -> dict:
     overrides = dict(parameters.pop("overrides", None) or {})
     overrides.update({k: parameters.pop(k) for k in list(parameters) if k in fields})
     return {**parameters, **({"overrides": overrides} if overrides else {})}
+
+
+def _plain(value):
+    """``value`` as papermill writes it into a notebook: tuples as lists (it would write a tuple as a string)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _check_profile_settings(profile: str, settings: dict, declared: dict) -> dict:
+    """The profile settings as the notebooks will hold them (lists as tuples, paths absolute), checked
+    with each notebook's own settings under them, as ``Lab`` builds its profile."""
+    from .profiles import SettingError, get_profile
+
+    takers = [stem for stem, names in declared.items() if "overrides" in names]
+    if settings and not takers:
+        raise ParameterError(next(iter(settings)), "no selected notebook takes profile settings (the Socratic "
+                                                   "notebooks take theirs as one dict: -p 'socratic={...}')")
+    try:
+        base = get_profile(profile)
+        for stem in takers or [None]:
+            get_profile(base, **{**base.for_notebook(stem), **settings})
+        checked = get_profile(profile, **settings)
+    except SettingError as e:
+        raise ParameterError(e.name, str(e).removeprefix(f"{e.name}: ")) from None
+    return {k: getattr(checked, k) for k in settings}
+
+
+def _check_notebook_parameter(profile: str, name: str, value, defaults: list) -> object:
+    """A parameter the notebooks declare: the type of their default, a known task, Socratic settings."""
+    from .profiles import absolute_path, closest
+
+    typed = [d for d in defaults if d is not None]
+    if value is not None and typed and not any(isinstance(value, type(d)) for d in typed):
+        raise ParameterError(name, f"expected {type(typed[0]).__name__} (the notebook's default is {typed[0]!r}), "
+                                   f"got {type(value).__name__} {value!r}")
+    if name == "task":
+        from .tasks import list_tasks
+
+        if value not in list_tasks():
+            hint = "".join(f" (did you mean {c!r}?)" for c in closest(str(value), list_tasks())[:1])
+            raise ParameterError(name, f"unknown task {value!r}{hint}; known: {', '.join(list_tasks())}")
+    if name == "socratic" and value:
+        from .socratic.settings import socratic_settings
+
+        value = dict(value)
+        if isinstance(value.get("teacher"), str):
+            value["teacher"] = absolute_path(value["teacher"])
+        try:
+            socratic_settings(profile, **value)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ParameterError(name, str(e).strip("'\"")) from None
+    return value
+
+
+def check_parameters(profile: str, parameters: dict | None, notebooks: list[Path]) -> dict[str, dict]:
+    """Every parameter checked before any notebook runs; returns notebook stem -> the parameters it is
+    passed (``overrides`` and the names its parameters cell declares).  Errors are a
+    :class:`ParameterError` naming the parameter (a ValueError for secrets)."""
+    from .profiles import PROFILES, closest, profile_fields
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    parameters = dict(parameters or {})
+    for name in parameters:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ParameterError(str(name), "is not a parameter name (a letter or _, then letters, digits or _)")
+        if name in RESERVED:
+            raise ParameterError(name, f"is set by reproduce itself; use {RESERVED[name]}")
+    check_secrets(parameters)
+    declared = {p.stem: notebook_parameters(p) for p in notebooks}
+    fields = profile_fields()
+    taken = {n for names in declared.values() for n in names} - set(RESERVED)
+    for name in parameters:
+        if name not in fields and name not in taken:
+            hint = "".join(f"; did you mean {c!r}?" for c in closest(name, (fields | taken) - set(RESERVED))[:1])
+            raise ParameterError(name, f"no profile setting or parameter of the selected notebooks has this name"
+                                       f"{hint} (profile settings: {', '.join(sorted(fields - set(RESERVED)))}; "
+                                       f"notebook parameters: {', '.join(sorted(taken - fields)) or 'none'})")
+    overrides = _check_profile_settings(profile, {k: v for k, v in parameters.items() if k in fields}, declared)
+    others = {k: _check_notebook_parameter(profile, k, v, [d[k] for d in declared.values() if k in d])
+              for k, v in parameters.items() if k not in fields}
+    passed = {**others, **({"overrides": overrides} if overrides else {})}
+    return {stem: _plain({k: v for k, v in passed.items() if k in names}) for stem, names in declared.items()}
 
 
 def check_writable(*dirs: Path) -> None:
@@ -124,22 +316,47 @@ def check_writable(*dirs: Path) -> None:
                                            f"(--output-dir / --executed-dir)") from None
 
 
+def check_not_source(executed_dir: Path, notebooks_dir: Path) -> None:
+    """The executed copies must never land on the notebooks they were made from."""
+    if Path(executed_dir).resolve() == Path(notebooks_dir).resolve():
+        raise ValueError(f"--executed-dir {executed_dir} is the notebooks' own directory: the executed copies "
+                         f"would overwrite the source notebooks; pick another directory")
+
+
+@contextlib.contextmanager
+def absolute_environment(cwd: Path):
+    """The kit's directory variables made absolute (against ``cwd``) for the kernels started inside, so a
+    relative one means the same directory to every notebook and in every record."""
+    before = {k: os.environ.get(k) for k in PATH_VARIABLES}
+    for k, v in before.items():
+        if v:
+            os.environ[k] = os.path.normpath(Path(cwd, Path(v).expanduser()))
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
-                 parameters: dict | None = None, kernel: str = "python3") -> NotebookRun:
+                 parameters: dict | None = None, kernel: str = "python3", cwd: str | Path | None = None) -> NotebookRun:
+    """Execute one notebook with ``parameters`` (as :func:`check_parameters` passes them: profile settings
+    already inside ``overrides``) in ``cwd`` (default: the working directory, where relative paths are read)."""
     import papermill
 
-    params = {"profile": profile, "output_dir": str(output_dir.resolve()), **split_parameters(parameters)}
-    named = {**params, **params.get("overrides", {})}
-    secret = [k for k, v in named.items() if _SECRET.search(k) or _CREDENTIAL_URL.search(str(v))]
-    if secret:
-        raise ValueError(f"refusing to pass {secret} as notebook parameters: papermill writes parameters into "
-                         f"the executed notebook; set secrets as environment variables instead")
-    executed = executed_dir / path.name
+    params = {**split_parameters(parameters), "profile": profile, "output_dir": str(Path(output_dir).resolve())}
+    check_secrets({**params, **params.get("overrides", {})})
+    executed = Path(executed_dir) / path.name
+    if executed.exists() and executed.resolve() == Path(path).resolve():
+        raise ValueError(f"{executed} is the notebook itself; the executed copy would overwrite it")
     executed.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(executed), parameters=params, kernel_name=kernel,
-                                   cwd=str(path.parent), progress_bar=False)
+                                   cwd=str(cwd or Path.cwd()), progress_bar=False, extra_arguments=KERNEL_ARGUMENTS)
         return NotebookRun(path.stem, True, time.perf_counter() - start, str(executed))
     except Exception as e:  # report and carry on with the other notebooks
         return NotebookRun(path.stem, False, time.perf_counter() - start, str(executed),
@@ -147,34 +364,64 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
 
 
 def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir: str | Path = "figures",
-              executed_dir: str | Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
+              executed_dir: str | Path | None = None, notebooks_dir: Path | None = None,
               parameters: dict | None = None, progress: bool = True, claims: bool | None = None,
-              suite: str = "all") -> Summary:
+              suite: str = "all", kernel: str = "python3") -> Summary:
     """Run the selected notebooks (all of ``suite`` by default) and write ``summary.md`` / ``summary.csv``
-    (``socratic_summary.*`` for the Socratic suite).
+    (``socratic_summary.*`` for the Socratic suite) and ``reproduce.json`` (what ran, where, on what).
 
-    ``claims``: also check SCoTD's central claims on the notebooks' runs and write ``claims.csv``
-    (:mod:`scotd_kit.claims`); ``None``: when every SCoTD notebook runs under the ``smoke`` or ``demo``
-    profile (there the students they need are the notebooks' own, so nothing new is trained)."""
+    Relative paths (``output_dir``, ``executed_dir``, ``replay:DIR``, ``$SCOTD_DATA_DIR``...) are read
+    against the working directory, which is also the notebooks'.  ``claims``: also check SCoTD's central
+    claims on the notebooks' runs and write ``claims.csv`` (:mod:`scotd_kit.claims`); ``None``: when every
+    SCoTD notebook runs under the ``smoke`` or ``demo`` profile (there the students they need are the
+    notebooks' own, so nothing new is trained)."""
     from tqdm.auto import tqdm
 
-    out = Path(output_dir) / profile
-    executed = Path(executed_dir) if executed_dir else Path("runs") / "executed" / profile
-    summary = Summary(profile, out, overrides=split_parameters(parameters).get("overrides", {}),
-                      socratic=dict((parameters or {}).get("socratic") or {}), suite=suite)
+    cwd = Path.cwd()
+    out = (cwd / output_dir / profile).resolve()
+    executed = (cwd / executed_dir).resolve() if executed_dir else cwd / "runs" / "executed" / profile
+    notebooks_dir = find_notebooks_dir(notebooks_dir)
     notebooks = list_notebooks(notebooks_dir, select, suite)
+    check_not_source(executed, notebooks_dir)
+    passed = check_parameters(profile, parameters, notebooks)
+    overrides = next((p["overrides"] for p in passed.values() if "overrides" in p), {})
+    socratic = next((p["socratic"] for p in passed.values() if p.get("socratic")), {})
+    summary = Summary(profile, out, overrides=overrides, socratic=dict(socratic), suite=suite)
     check_writable(out, executed)
-    bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
-    for path in bar:
-        bar.set_postfix_str(path.stem)
-        run = run_notebook(path, profile, out, executed, parameters)
-        summary.runs.append(run)
-        status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
-        bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
-    if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
-        summary.claims_seconds = write_claims(summary)
+    with absolute_environment(cwd):
+        summary.facts = machine_facts(summary, notebooks_dir, executed)
+        bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
+        for path in bar:
+            bar.set_postfix_str(path.stem)
+            run = run_notebook(path, profile, out, executed, passed[path.stem], kernel=kernel, cwd=cwd)
+            summary.runs.append(run)
+            status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
+            bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
+        if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
+            summary.claims_seconds = write_claims(summary)
     write_summary(summary)
+    write_record(summary, passed)
     return summary
+
+
+def machine_facts(summary: Summary, notebooks_dir: Path | None = None, executed_dir: Path | None = None) -> dict:
+    """:mod:`scotd_kit.doctor`'s facts for this run (never an error: a summary is written regardless)."""
+    from . import doctor
+
+    try:
+        return doctor.facts(summary.profile, summary.overrides, output_dir=summary.output_dir,
+                            notebooks_dir=notebooks_dir, executed_dir=executed_dir)
+    except Exception as e:  # noqa: BLE001 -- the facts describe the run; their absence must not stop it
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def write_record(summary: Summary, passed: dict) -> None:
+    """``reproduce.json`` beside the summary: the profile, the parameters each notebook got (paths
+    absolute), the notebooks' outcomes and the machine's facts."""
+    record = {"profile": summary.profile, "suite": summary.suite, "output_dir": str(summary.output_dir),
+              "parameters": passed, "runs": [r.__dict__ for r in summary.runs], "facts": summary.facts}
+    atomic_write_text(summary.output_dir / f"{SUMMARY_STEM[summary.suite]}.reproduce.json",
+                      json.dumps(record, indent=1, default=str) + "\n")
 
 
 def write_claims(summary: Summary) -> float:
@@ -256,7 +503,11 @@ def write_summary(summary: Summary) -> None:
     claims_md = out / "claims.md"
     claims = ("## SCoTD's central claims at this profile's scale (claims.csv)\n\n" + claims_md.read_text() + "\n"
               if claims_md.exists() and summary.suite != "socratic" else "")
-    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + claims + scale_notes(summary) +
+    from .doctor import summary_block
+
+    facts = summary.facts if summary.facts is not None else machine_facts(summary)
+    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + summary_block(facts) + claims +
+            scale_notes(summary) +
             profile_header(summary) +
             f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min"
             f" (claims: {summary.claims_seconds:.0f} s).\n"
