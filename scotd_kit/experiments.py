@@ -283,19 +283,39 @@ class Lab:
         base = student or p.student
         seed = p.seed if seed is None else seed
         key = dict(student=model_key(base), method=p.method, seed=seed, config=config.shaping_settings(),
+                   select_checkpoint=p.select_checkpoint,
                    data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
         out = self.root / "students" / settings_hash("student", key)
         done = out / STUDENT_RUN_FILE
         if done.exists() and (out / "final").is_dir():
             return Path(json.loads(done.read_text())["model_dir"])
         self.release()          # nothing else in memory while a student trains
-        result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=seed)
+        select = self._checkpoint_selection(tasks[0]) if p.select_checkpoint else {}
+        result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=seed, **select)
         free_memory()
         cell = dict(tasks=[p.task(t) for t in tasks], setting=setting, training=training, n=n or p.n_cots,
                     fraction=fraction, strategy=strategy, demonstrations=demonstrations, seed=seed)
+        # every evaluated checkpoint's score stays with the run; the reported model is the best one when selecting
+        checkpoints = [{"step": h["step"], "accuracy": h.get("eval_accuracy")} for h in result.eval_history]
         write_json(done, {"model_dir": str(result.model_dir), "key": key, "cell": cell, "instances": len(instances),
-                          "profile": p.name})
+                          "profile": p.name, "checkpoints": checkpoints,
+                          "best_checkpoint": result.best_checkpoint, "best_accuracy": result.best_metric})
         return Path(result.model_dir)
+
+    def _checkpoint_selection(self, paper_task: str) -> dict:
+        """``fine_tune``'s arguments for SCoTD's checkpoint selection: greedy accuracy on the split results are
+        reported on (as SCoTD selected; fine_tune warns that this is optimistic), on TrainConfig's schedule."""
+        from .evaluation import evaluate
+
+        p, split = self.profile, self.eval_split(paper_task)
+        examples = self.examples(paper_task, split)
+
+        def eval_fn(model, tokenizer):
+            r = evaluate(model, tokenizer, p.task(paper_task), examples, decoding="greedy",
+                         max_new_tokens=p.student_max_new_tokens, seed=p.seed, progress=False)
+            return {"accuracy": r.summary()["accuracy"]}
+
+        return dict(eval_fn=eval_fn, eval_split=split, reported_split=split)
 
     # --- evaluation ----------------------------------------------------------------------------
 

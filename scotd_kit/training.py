@@ -104,6 +104,8 @@ class TrainConfig(TrainingArguments):
     megabatch_factor: int = 50            # length grouping sorts within batch_size * this
     pad_to_multiple_of: int | None = None  # 8 suits tensor cores; None on the CPU
     metric: str = "accuracy"              # the key of eval_fn's result that selects the best checkpoint
+    # steps evaluated (and saved) besides every eval_steps: SCoTD's schedule is step 1,000 and every 2,000
+    eval_at: tuple = ()
     lora: dict | None = None              # peft LoraConfig fields; None = the kit's default (r=16, all-linear)
     # the attention implementation while training ("eager", "sdpa", ...); None: the model's own. On the CPU
     # PyTorch's fused SDPA backward is slower than plain eager attention for short sequences (demo students)
@@ -112,11 +114,13 @@ class TrainConfig(TrainingArguments):
     @classmethod
     def paper(cls, **overrides) -> "TrainConfig":
         """SCoTD's recipe [C]: Adam lr 2e-5, eps 1e-5, no weight decay, batch 32, 500 warmup steps,
-        linear decay to 0 at 20,000 steps, grad clip 0.5, fp16 (here: whatever the GPU has),
-        700-token truncation, validation every 2,000 steps keeping the best checkpoint."""
+        linear decay to 0 at 20,000 steps, grad clip 0.5, fp16 (here: the hardware rule's precision),
+        700-token truncation, batches drawn at random (no length grouping), greedy evaluation at step
+        1,000 and every 2,000 steps keeping the best checkpoint (when :func:`fine_tune` gets an ``eval_fn``)."""
         base = dict(learning_rate=2e-5, adam_epsilon=1e-5, weight_decay=0.0, per_device_train_batch_size=32,
                     warmup_steps=500, max_steps=20_000, lr_scheduler_type="linear", max_grad_norm=0.5,
-                    max_length=700, eval_steps=2000, save_steps=2000, logging_steps=50, save_total_limit=2)
+                    max_length=700, eval_steps=2000, save_steps=2000, eval_at=(1000,), logging_steps=50,
+                    save_total_limit=2, group_by_length=False)
         return cls(**{**base, **overrides})
 
     @classmethod
@@ -526,6 +530,24 @@ def _fingerprint(model_name: str, method: str, config: TrainConfig, seed: int, i
             "instances": len(instances), "data_sha256": h.hexdigest()}
 
 
+class EvaluateAt:
+    """TrainerCallback: evaluate and save at these steps too (SCoTD evaluates at step 1,000 before its
+    every-2,000 schedule); the saved checkpoint can then be the best one."""
+
+    def __init__(self, steps):
+        self.steps = set(int(s) for s in steps)
+
+    def __getattr__(self, name):   # every other TrainerCallback hook is a no-op
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_step_end(self, args, state, control, **kw):
+        if state.global_step in self.steps:
+            control.should_evaluate = control.should_save = True
+        return control
+
+
 def one_gpu_per_process(args):
     """``args`` training on one GPU when one process sees several without a launcher (Kaggle's 2xT4, a
     notebook on a multi-GPU node). Trainer would wrap the model in ``nn.DataParallel``, which splits
@@ -719,6 +741,8 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                                                          evaluate=eval_fn is not None))
 
     KitTrainer, StepRecorder = _trainer_class()
+    if eval_fn is not None and config.eval_at:
+        callbacks = [*callbacks, EvaluateAt(config.eval_at)]
     head = TargetHead().attach(model)
     trainer = KitTrainer(model=model, args=args, train_dataset=_Dataset(tok, items),
                          eval_dataset=[0] if eval_fn is not None else None,  # evaluate() is eval_fn's

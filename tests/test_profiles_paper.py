@@ -109,7 +109,9 @@ def _check_run(run, profile, tasks=tuple(TASKS)):
     assert acc.ours.notna().all() and acc.ours_flexible.notna().all() and acc.n.notna().all()
     assert all(Path(r).is_dir() and (Path(r) / "records.jsonl").exists() for r in acc.run)  # traced to its run
     summary = (run.output_dir / "summary.md").read_text()
-    assert summary.startswith(f"# Reproduction summary: profile `{profile}`\n\n**What this is**: ")
+    # the machine's facts (scotd-kit doctor) head the summary, then what the profile is
+    assert summary.startswith(f"# Reproduction summary: profile `{profile}`\n\n## This machine")
+    assert "\n\n**What this is**: " in summary
     assert "Settings differ from the paper's" in summary
     return measured
 
@@ -139,3 +141,42 @@ def test_colab_profile_runs_every_notebook(colab_run):
     # a named greedy teacher is used; the tiny random one writes no answer, so the filter says so
     assert not greedy.unavailable.str.contains("no greedy CoT").any()
     assert "colab" in (colab_run.output_dir / "summary.md").read_text().splitlines()[0]
+
+
+def test_paper_selects_the_best_checkpoint_on_its_schedule(offline_inputs, tmp_path, monkeypatch):
+    """SCoTD's protocol: greedy evaluation at step 1,000 and every 2,000 (here scaled to 2 and every 4), the best
+    checkpoint reported; every evaluated checkpoint's score kept with the run."""
+    from scotd_kit.experiments import Lab
+
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
+    lab = Lab("paper", **{**_small(offline_inputs, max_steps=6, warmup_steps=0, eval_limit=3),
+                          "train_args": {"eval_steps": 4, "save_steps": 4, "eval_at": [2]}})
+    assert lab.profile.select_checkpoint and lab.train_config().eval_at == [2]
+    with pytest.warns(UserWarning, match="selected on 'validation'"):
+        model_dir = lab.student("commonsense_qa", training="label_only")
+    run = json.loads((model_dir.parent / "lab.json").read_text())
+    steps = [c["step"] for c in run["checkpoints"]]
+    assert steps == [2, 4, 6]                                          # the last step too (SCoTD: 20,000)
+    best = max(run["checkpoints"], key=lambda c: c["accuracy"])          # the first of the best, as Trainer keeps
+    assert run["best_accuracy"] == best["accuracy"] and run["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+
+
+def test_differences_from_paper_name_every_setting_that_differs():
+    """Flip each of the paper's settings on the paper profile: each flip gives a reason naming it."""
+    from dataclasses import replace
+
+    from scotd_kit.profiles import PAPER_SETTINGS, differences_from_paper, get_profile
+
+    paper = replace(get_profile("paper"), teacher="replay:scotd_corpora")
+    assert differences_from_paper(paper) == []
+    flips = {"student": "facebook/opt-350m", "method": "lora", "n_cots": 10, "train_recipe": "small",
+             "max_steps": 2000, "per_device_train_batch_size": 16, "learning_rate": 1e-4, "max_length": 512,
+             "sc_k": 10, "sc_temperature": 0.3, "teacher_temperature": 0.7, "teacher_max_new_tokens": 64,
+             "student_max_new_tokens": 80, "train_limit": 1000, "eval_limit": 500, "warmup_steps": 10,
+             "train_args": {"precision": "fp32"}, "exemplars": {"commonsense_qa": [("x", "r", "y")]},
+             "select_checkpoint": False}
+    assert set(flips) == set(PAPER_SETTINGS)
+    for key, value in flips.items():
+        why = differences_from_paper(replace(paper, **{key: value}))
+        assert len(why) == 1 and why[0].startswith(key), (key, why)
+    assert "final checkpoint is reported" in differences_from_paper(replace(paper, select_checkpoint=False))[0]
