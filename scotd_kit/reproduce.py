@@ -448,6 +448,8 @@ def profile_header(summary: Summary) -> str:
         prof = get_profile(summary.profile, **summary.overrides)
     except (TypeError, ValueError):
         prof = base
+    if summary.suite == "socratic":
+        return socratic_header(summary, base)
     lines = [f"**What this is**: {base.description}.", f"**Needs**: {base.needs}."]
     if summary.overrides:
         lines.append("**Overridden**: " + ", ".join(f"`{k}={v!r}`" for k, v in summary.overrides.items()) + ".")
@@ -460,19 +462,57 @@ def profile_header(summary: Summary) -> str:
                  "**Settings differ from the paper's**: " + "; ".join(differs) +
                  " -- these numbers are not a reproduction of the paper's.")
     if summary.socratic:
-        from .socratic.settings import differences_from_paper as socratic_differences, socratic_settings
+        lines += socratic_lines(summary)
+    return "\n".join(lines) + "\n\n"
 
+
+def socratic_header(summary: Summary, base) -> str:
+    """The Socratic suite's header: what its own settings run (never the SCoTD profile's description)."""
+    from .socratic.settings import socratic_settings
+
+    try:
+        s = socratic_settings(summary.profile, **summary.socratic)
+    except (KeyError, TypeError, ValueError) as e:
+        return f"**Socratic settings**: not read ({e}).\n\n"
+    ran = ", ".join(run if run == column else f"{run} standing in for {column}" for column, run in s.tasks)
+    what = (f"**What this is**: Socratic CoT (answer-only, CoT, unified and iterative students) under profile "
+            f"`{summary.profile}`: tasks {ran}; students {', '.join(s.sizes)} ({s.method}); teacher "
+            f"decompositions: {s.teacher or 'gold only'}.")
+    return "\n".join([what, f"**Needs**: {base.needs}.", *socratic_lines(summary)]) + "\n\n"
+
+
+def socratic_lines(summary: Summary) -> list[str]:
+    from .socratic.settings import differences_from_paper as socratic_differences, socratic_settings
+
+    lines = []
+    if summary.socratic:
         lines.append("**Socratic settings overridden**: " +
                      ", ".join(f"`{k}={v!r}`" for k, v in summary.socratic.items()) + ".")
+    try:
+        s = socratic_settings(summary.profile, **summary.socratic)
+    except (KeyError, TypeError, ValueError) as e:
+        return lines + [f"**Socratic settings**: not read ({e})."]
+    differs = socratic_differences(summary.profile, s, *s.sizes)
+    # the paper released no code: no Socratic cell is compared with its numbers, whatever the settings
+    lines.append(("**Socratic settings that differ from the paper's or are the kit's own**: " + "; ".join(differs) + "."
+                  if differs else "**Socratic settings**: as far as the paper states them.") +
+                 " Socratic numbers are never a reproduction: quoted figures are attributed reference points.")
+    return lines
+
+
+def summary_title(summary: Summary) -> str:
+    """Says what ran: a reproduction only where every setting is the paper's, else a run of the profile."""
+    from .profiles import PROFILES, differences_from_paper, get_profile
+
+    suite = {"socratic": "Socratic CoT notebooks", "scotd": "SCoTD notebooks"}.get(summary.suite, "Notebooks")
+    if summary.suite != "socratic" and summary.profile in PROFILES:
         try:
-            s = socratic_settings(summary.profile, **summary.socratic)
-            lines.append("**Socratic settings differ from the paper's**: " +
-                         "; ".join(socratic_differences(summary.profile, s, *s.sizes)) + "."
-                         if socratic_differences(summary.profile, s, *s.sizes) else
-                         "**Socratic settings**: the paper's.")
-        except (KeyError, TypeError, ValueError) as e:
-            lines.append(f"**Socratic settings**: not read ({e}).")
-    return "\n".join(lines) + "\n\n"
+            prof = get_profile(summary.profile, **summary.overrides)
+        except (TypeError, ValueError):
+            prof = PROFILES[summary.profile]
+        if not differences_from_paper(prof):
+            return f"# Reproduction summary: profile `{summary.profile}`\n\n"
+    return f"# {suite}, profile `{summary.profile}`: a run at this profile's scale, not a reproduction\n\n"
 
 
 def scale_notes(summary: Summary) -> str:
@@ -506,7 +546,7 @@ def write_summary(summary: Summary) -> None:
     from .doctor import summary_block
 
     facts = summary.facts if summary.facts is not None else machine_facts(summary)
-    text = (f"# Reproduction summary: profile `{summary.profile}`\n\n" + summary_block(facts) + claims +
+    text = (summary_title(summary) + summary_block(facts) + claims +
             scale_notes(summary) +
             profile_header(summary) +
             f"Notebooks run: {len(summary.runs)}, failed: {len(summary.failed)}, wall time {total / 60:.1f} min"

@@ -110,7 +110,9 @@ def _check_run(run, profile, tasks=tuple(TASKS)):
     assert all(Path(r).is_dir() and (Path(r) / "records.jsonl").exists() for r in acc.run)  # traced to its run
     summary = (run.output_dir / "summary.md").read_text()
     # the machine's facts (scotd-kit doctor) head the summary, then what the profile is
-    assert summary.startswith(f"# Reproduction summary: profile `{profile}`\n\n## This machine")
+    # small settings: the title says it is no reproduction
+    assert summary.startswith(f"# Notebooks, profile `{profile}`: a run at this profile's scale, not a reproduction"
+                              f"\n\n## This machine")
     assert "\n\n**What this is**: " in summary
     assert "Settings differ from the paper's" in summary
     return measured

@@ -81,7 +81,9 @@ def _check(run, profile, student) -> pd.DataFrame:
     assert set(cells[cells.notebook == "socratic_gpt3_comparison"].task_run) == {"gsm8k_socratic"}
     summary = (run.output_dir / "summary.md").read_text()
     # the machine's facts (scotd-kit doctor) head the summary, then what the profile is
-    assert summary.startswith(f"# Reproduction summary: profile `{profile}`\n\n## This machine")
+    # small settings: the title says it is no reproduction
+    assert summary.startswith(f"# Notebooks, profile `{profile}`: a run at this profile's scale, not a reproduction"
+                              f"\n\n## This machine")
     assert "\n\n**What this is**: " in summary
     assert "**Socratic settings overridden**: " in summary and "`train_steps=1`" in summary
     assert "failed: 0" in summary

@@ -83,3 +83,20 @@ def test_chance_is_one_over_the_labels_or_the_best_constant_answer(tmp_path):
     golds = [str(e.label) for e in lab.examples("gsm8k")]
     best = max(golds.count(g) for g in golds)
     assert lab.chance("gsm8k") == pytest.approx(100 * best / len(golds))   # numbers: the most common answer
+
+
+def test_summary_titles_and_headers_say_what_ran(tmp_path):
+    """Only the paper's own settings make a 'Reproduction summary'; the Socratic suite's header describes its
+    own settings, never the SCoTD profile's description."""
+    from scotd_kit.reproduce import Summary, write_summary
+
+    write_summary(Summary("demo", tmp_path / "a", suite="scotd"))
+    demo = (tmp_path / "a" / "summary.md").read_text()
+    assert demo.startswith("# SCoTD notebooks, profile `demo`: a run at this profile's scale, not a reproduction")
+    write_summary(Summary("paper", tmp_path / "b", suite="scotd"))
+    assert (tmp_path / "b" / "summary.md").read_text().startswith("# Reproduction summary: profile `paper`")
+    write_summary(Summary("demo", tmp_path / "c", suite="socratic"))
+    soc = (tmp_path / "c" / "socratic_summary.md").read_text()
+    assert soc.startswith("# Socratic CoT notebooks, profile `demo`")
+    assert "SmolLM2-135M-Instruct teacher" not in soc and "demo_socratic standing in for gsm8k_socratic" in soc
+    assert "never a reproduction" in soc
