@@ -4,15 +4,16 @@ Two readings of every generation are reported side by side:
 
 * **strict** -- SCoTD's official rule (``AnswerCleaner`` "answer_split" in
   ``dataset/answer_cleaner.py`` of the released code, github.com/liunian-harold-li/scotd): strip
-  leading newlines, cut at the first blank line, take the text after the LAST answer marker
-  (`` So the answer is: ``), strip, compare lower-cased with the gold label string.  A text
-  *without* the marker is read as itself: ``split(marker)[-1]`` of it is the whole cut text, so a
-  bare ``(a)`` is the answer ``(a)``, and a rambling text is an answer that matches no label.
-  Whether the marker was there is reported separately (``marker_found``: the malformed share).
+  leading newlines, cut at the first blank line, ``split(" So the answer is: ")[-1]`` (the text after
+  the last marker that a left-to-right split finds), strip, compare lower-cased with the gold label
+  string.  A text *without* the marker is read as itself, so a bare ``(a)`` is the answer ``(a)``,
+  and a rambling text is an answer that matches no label.  Whether the marker was there is reported
+  separately (``marker_found``: the malformed share).
 * **flexible** -- a task-aware reading that forgives format slips: ``(B)`` vs ``(b)``, a choice
   written as its text, ``$1,200.50`` vs ``1200.5``, a missing marker (then the last answer-shaped
-  span of the text counts).
+  span of the text counts), a label without its final period.
 
+Where the kit reads differently from SCoTD, and why, is listed in one place: docs/answer_reading.md.
 Numbers are parsed by the explicit rules of :func:`parse_number`; nothing is ever ``eval``-ed.
 """
 from __future__ import annotations
@@ -36,39 +37,56 @@ def cut_generation(text: str) -> str:
     return text.lstrip("\n").split("\n\n", 1)[0]
 
 
-def _last_marker(cut: str, markers: Sequence[str]) -> tuple[int, str]:
-    """Position and text of the last answer marker in ``cut`` (``-1`` without one)."""
-    best = -1, ""
+def _last_split(cut: str, marker: str) -> int:
+    """Start of the last occurrence of ``marker`` that ``cut.split(marker)`` splits at (``-1``: none).
+
+    ``str.split`` scans left to right and never reuses a character, so in ``"x So the answer is: So the
+    answer is: (a)"`` the second marker has no space of its own and the tail is ``"So the answer is:
+    (a)"``; a backwards search (``rfind``) would find an overlapping marker instead."""
+    last, pos = -1, cut.find(marker)
+    while pos >= 0:
+        last, pos = pos, cut.find(marker, pos + len(marker))
+    return last
+
+
+def split_at_answer(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> tuple[str, str] | None:
+    """``(rationale, answer)`` of a generation as SCoTD splits it, both stripped; ``None`` without a marker.
+
+    The cut generation is split where ``split(marker)[-1]`` would begin (of several markers, the one
+    found latest).  A text with no such marker that *starts* with ``So the answer is:`` (the kit's
+    label-only target) is read after it, with an empty rationale: SCoTD's marker needs a space before
+    it, and would read the whole text as the answer."""
+    cut = cut_generation(text)
+    found = [(pos, len(m)) for m in markers if (pos := _last_split(cut, m)) >= 0]
+    if found:
+        pos, size = max(found)
+        return cut[:pos].strip(), cut[pos + size:].strip()
     for marker in markers:
-        pos = cut.rfind(marker)
-        if pos > best[0]:
-            best = pos, marker
-    return best
+        head = marker.lstrip()
+        if head and cut.startswith(head):
+            return "", cut[len(head):].strip()
+    return None
 
 
 def answer_after_marker(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str | None:
-    """Text after the last answer marker of the cut generation, stripped; ``None`` without one.
+    """Text after the answer marker of the cut generation (:func:`split_at_answer`), or ``None``.
 
-    A space is put in front so that a generation that *starts* with ``So the answer is:``
-    (a label-only student) is read like one whose marker follows a rationale.  This is the
-    marker-only reading (what a teacher CoT's training target is built from); the *scored*
-    reading is :func:`extract_strict`.
+    This is the marker-only reading (what a teacher CoT's training target is built from); the
+    *scored* reading is :func:`extract_strict`.
     """
-    cut = " " + cut_generation(text)
-    pos, marker = _last_marker(cut, markers)
-    return cut[pos + len(marker):].strip() if pos >= 0 else None
+    split = split_at_answer(text, markers)
+    return split[1] if split is not None else None
 
 
 def extract_strict(text: str, markers: Sequence[str] = (ANSWER_MARKER,)) -> str:
-    """SCoTD's answer reader: the text after the last marker of the cut generation, stripped, or
-    -- without a marker -- the cut generation itself, stripped (never ``None``).
+    """SCoTD's answer reader: the text after the marker of the cut generation, stripped, or -- without
+    a marker -- the cut generation itself, stripped (never ``None``).
 
     SCoTD's ``AnswerCleaner`` does ``text.split(" So the answer is: ")[-1]``, which is the whole
     (cut) text when there is no marker; greedy scoring and the self-consistency vote both use that
     reading, so a marker-less ``(a)`` is the answer ``(a)``.  Whether a marker was found is
-    :func:`answer_after_marker` ``is not None`` (``Extraction.marker_found``).  Two small
-    differences stay: the kit strips all surrounding whitespace (SCoTD: newlines and one leading
-    space) and reads a marker at the very start of a text (SCoTD's needs the space before it).
+    :func:`answer_after_marker` ``is not None`` (``Extraction.marker_found``).  The few places where
+    the kit reads differently are listed in docs/answer_reading.md.
     """
     after = answer_after_marker(text, markers)
     return after if after is not None else cut_generation(text).strip()
@@ -185,14 +203,17 @@ def _find_choice(text: str, labels: Sequence[str], choice_texts: Sequence[str]) 
 
 
 def _find_label(text: str, labels: Sequence[str], aliases: Sequence[str] = ()) -> str | None:
-    """The label whose name (or alias, position-aligned with ``labels``) occurs last in ``text``."""
+    """The label whose name (or alias, position-aligned with ``labels``) occurs last in ``text``.
+
+    A label's final period is not needed (ANLI's ``no.`` is read in "the answer is no")."""
     lowered = text.lower()
     best = -1, 0, None
     names = list(zip(labels, labels)) + list(zip(aliases, labels))
     for name, label in names:
+        name = name.lower().removesuffix(".")
         if not name:
             continue
-        for m in re.finditer(r"(?<!\w)" + re.escape(name.lower()) + r"(?!\w)", lowered):
+        for m in re.finditer(r"(?<!\w)" + re.escape(name) + r"(?!\w)", lowered):
             # latest occurrence wins; at the same place the longer name wins
             key = (m.start(), len(name))
             if key > best[:2]:
@@ -231,13 +252,23 @@ def extract(text: str, answer_type: str, labels: Sequence[str] = (), *,
     return Extraction(strict=strict, flexible=flexible, marker_found=after is not None)
 
 
-# What lm-evaluation-harness's GSM8K strict match ignores. Numeric golds are stored canonical ("1080")
-# while GSM8K's own answers write "#### 1,080": without this the gold text itself fails the strict match.
-_STRICT_NUMBER_IGNORE = re.compile(r"[,$]|\.$")
+# A number as a strict answer may carry thousands commas (in groups of three), one currency ``$`` after its
+# sign and one final period; lm-evaluation-harness's GSM8K strict match ignores the same.  Numeric golds are
+# stored canonical ("1080") while GSM8K's own answers write "#### 1,080": without this the gold text itself
+# would fail the strict match.  Anything else ("1,0,8,0", ",-3") is not a well-formed number and stays wrong.
+_STRICT_NUMBER = re.compile(r"[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\.?")
+
+
+def _strict_number_text(answer: str) -> str | None:
+    """``answer`` without its grouping commas, ``$`` and final period, if it is a well-formed number."""
+    if not _STRICT_NUMBER.fullmatch(answer):
+        return None
+    return answer.removesuffix(".").replace(",", "").replace("$", "")
 
 
 def strict_match(extraction: Extraction, gold: str) -> bool:
-    """SCoTD's exact match after lower-casing; for a numeric gold, commas, ``$`` and a final ``.`` aside.
+    """SCoTD's exact match after lower-casing; for a numeric gold, a well-formed number's grouping commas,
+    ``$`` and final ``.`` aside.
 
     It compares ``extraction.strict`` whether or not a marker was found (SCoTD's reader): a
     marker-less generation whose cut text is the gold label is correct."""
@@ -246,7 +277,7 @@ def strict_match(extraction: Extraction, gold: str) -> bool:
     answer, gold = extraction.strict.lower(), gold.strip().lower()
     if answer == gold:
         return True
-    return parse_number(gold) is not None and _STRICT_NUMBER_IGNORE.sub("", answer) == gold
+    return parse_number(gold) is not None and _strict_number_text(answer) == gold
 
 
 def flexible_match(extraction: Extraction, gold: str, answer_type: str) -> bool:

@@ -299,20 +299,20 @@ OPEN_ENDEDNESS_PATTERN = (1, 3, 5, 7, 9)   # SCoTD Fig. 7: CoTs kept per quintil
 
 def open_endedness_quotas(capacity: Sequence[int], k: int,
                           pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[int]:
-    """CoTs per instance for instances ranked from least to most open-ended, spending ``k`` per instance
-    on average (the budget every Fig. 7 strategy gets).
+    """CoTs per instance for instances ranked from least to most open-ended, spending the budget every
+    Fig. 7 strategy gets: ``sum(min(k, capacity))``, what random, likelihood and diversity keep.
 
     The ranking is cut into ``len(pattern)`` equal groups whose quotas are proportional to
-    ``pattern`` (k=5 on a multiple of 5 instances gives exactly 1/3/5/7/9); every instance keeps at
-    least one.  What an instance cannot use (it has fewer CoTs than its quota) goes to the most
-    open-ended instances that have CoTs to spare, so the total is ``k * n`` whenever the corpus
-    holds that many.
+    ``pattern`` (k=5 on a multiple of 5 instances that each hold 9 CoTs gives exactly 1/3/5/7/9); every
+    instance keeps at least one.  What an instance cannot use (it has fewer CoTs than its quota) goes
+    to the most open-ended instances that have CoTs to spare, so the total is always the budget: the
+    strategies differ in which CoTs they train on, never in how many.
     """
     n, q = len(capacity), len(pattern)
     if n == 0:
         return []
     weight = [pattern[min(q - 1, pos * q // n)] for pos in range(n)]
-    budget = k * n
+    budget = sum(min(k, c) for c in capacity)
     quota = [max(1, int(budget * w / sum(weight))) for w in weight]
     by_openness = sorted(range(n), key=lambda p: (-weight[p], -p))
     while sum(quota) > budget and any(q > 1 for q in quota):  # the floor of one CoT overspent: take it back
@@ -336,7 +336,7 @@ def downsample_open_endedness(records: Sequence[Record], k: int = 5, seed: int =
                               pattern: Sequence[int] = OPEN_ENDEDNESS_PATTERN) -> list[Record]:
     """Instances ranked by unique bigrams across their CoTs; the more open-ended an instance, the more
     of its CoTs are kept (quintiles keep 1/3/5/7/9 at ``k=5``, see :func:`open_endedness_quotas`),
-    chosen at random.  The total is ``k`` per instance, as for the other strategies.
+    chosen at random.  The total is the other strategies' (``min(k, available)`` summed over instances).
     Ties in the ranking are broken by instance order, so the split is deterministic.
     """
     _need(records, ("instance_id", "rationale"))

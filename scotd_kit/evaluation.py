@@ -50,7 +50,7 @@ from .tasks import Example, TaskSpec, get_task
 DECODINGS = ("greedy", "self_consistency")
 STOP = ("\n\n",)
 # bump when reading or voting changes: cached results are keyed by it and re-scored from their texts
-SCORER_VERSION = "3-scotd-reader"
+SCORER_VERSION = "4-scotd-split"
 
 
 @dataclass

@@ -494,9 +494,9 @@ def socratic_lines(summary: Summary) -> list[str]:
         return lines + [f"**Socratic settings**: not read ({e})."]
     differs = socratic_differences(summary.profile, s, *s.sizes)
     # the paper released no code: no Socratic cell is compared with its numbers, whatever the settings
-    lines.append(("**Socratic settings that differ from the paper's or are the kit's own**: " + "; ".join(differs) + "."
-                  if differs else "**Socratic settings**: as far as the paper states them.") +
-                 " Socratic numbers are never a reproduction: quoted figures are attributed reference points.")
+    # never empty: the paper's Socratic hyperparameters are not known, so they are always the kit's own
+    lines.append("**Socratic settings that differ from the paper's or are the kit's own**: " + "; ".join(differs) +
+                 ". Socratic numbers are never a reproduction: quoted figures are attributed reference points.")
     return lines
 
 
@@ -505,7 +505,9 @@ def summary_title(summary: Summary) -> str:
     from .profiles import PROFILES, differences_from_paper, get_profile
 
     suite = {"socratic": "Socratic CoT notebooks", "scotd": "SCoTD notebooks"}.get(summary.suite, "Notebooks")
-    if summary.suite != "socratic" and summary.profile in PROFILES:
+    # the Socratic notebooks never run the paper's own teacher and students, so a page holding them is no reproduction
+    socratic_ran = summary.suite == "socratic" or any(r.name.startswith("socratic_") for r in summary.runs)
+    if not socratic_ran and summary.profile in PROFILES:
         try:
             prof = get_profile(summary.profile, **summary.overrides)
         except (TypeError, ValueError):

@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
-from .answers import cut_generation
+from .answers import cut_generation, split_at_answer
 from .corpus import Corpus, record_key, text_hash
 from .exemplars import get_exemplars
 from .ledger import Budget, Estimate, Ledger, price_for
@@ -89,9 +89,8 @@ def _requests(items: list[_Item], prefix: str, settings: SamplingSettings) -> li
 
 def rationale_of(text: str, markers: Sequence[str]) -> str:
     """Text before the last answer marker of the cut generation (SCoTD's rationale); ``""`` without one."""
-    cut = " " + cut_generation(text)
-    pos = max(cut.rfind(m) for m in markers)
-    return cut[:pos].strip() if pos >= 0 else ""
+    split = split_at_answer(text, markers)
+    return split[0] if split else ""
 
 
 def parse_status(comp: Completion, score: dict) -> str:

@@ -96,7 +96,11 @@ class TrainConfig(TrainingArguments):
     optim: str = "adamw_torch_fused"
     remove_unused_columns: bool = False   # position_ids / logits_to_keep must reach the model
     # the kit's own fields
-    max_length: int = 512                 # tokens of input + target + EOS
+    max_length: int = 512                 # tokens of input + target + EOS ("middle"), of the input ("query")
+    # how an over-long example is cut: "middle" (kit default) drops tokens from the middle of the prompt, keeping its
+    # start and the final ``A: `` cue, so input + target + EOS fit max_length; "query" is SCoTD's
+    # (automodel.py: the query alone is truncated on the right to max_length, the target never is)
+    truncation: str = "middle"
     # a wish or a request the hardware rule resolves (resolved_precision): auto (= fast) | fp32 | fp16 | bf16,
     # a trailing "!" insists (an emulated type is then an error)
     precision: str = "auto"
@@ -120,7 +124,7 @@ class TrainConfig(TrainingArguments):
         base = dict(learning_rate=2e-5, adam_epsilon=1e-5, weight_decay=0.0, per_device_train_batch_size=32,
                     warmup_steps=500, max_steps=20_000, lr_scheduler_type="linear", max_grad_norm=0.5,
                     max_length=700, eval_steps=2000, save_steps=2000, eval_at=(1000,), logging_steps=50,
-                    save_total_limit=2, group_by_length=False)
+                    save_total_limit=2, group_by_length=False, truncation="query")
         return cls(**{**base, **overrides})
 
     @classmethod
@@ -212,6 +216,9 @@ def _check_instances(instances: Sequence[dict]) -> None:
             raise DataError(f"training instance {i} (id={inst['id']!r}): targets must be non-empty strings")
 
 
+TRUNCATIONS = ("middle", "query")
+
+
 class Tokenized:
     """Token ids of every distinct input and target, tokenized once (arrays, not Python lists).
 
@@ -219,8 +226,12 @@ class Tokenized:
     tokens of ``Q: ...\\nA: `` alone at inference, so training must see the same split.
     """
 
-    def __init__(self, instances: Sequence[dict], tokenizer, max_length: int):
+    def __init__(self, instances: Sequence[dict], tokenizer, max_length: int, truncation: str = "middle"):
         import numpy as np
+
+        if truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation={truncation!r}: one of {', '.join(TRUNCATIONS)}")
+        self.truncation = truncation
 
         self.eos = tokenizer.eos_token_id
         if self.eos is None:
@@ -236,14 +247,18 @@ class Tokenized:
         self.targets = [[tg_ids[t] for t in inst["targets"]] for inst in instances]
 
     def sequence(self, i: int, j: int):
-        """(ids, n_prompt): ``input + target + EOS``, truncated to ``max_length``.
+        """(ids, n_prompt): ``input + target + EOS``, cut as ``truncation`` says.
 
-        Over-long sequences lose tokens from the middle of the prompt (its start and the final
-        ``A: `` cue stay), then from the end of the target.  SCoTD truncated inputs to 700 tokens.
+        ``"middle"``: over-long sequences lose tokens from the middle of the prompt (its start and the
+        final ``A: `` cue stay), then from the end of the target, to fit ``max_length``.  ``"query"``
+        (SCoTD): the prompt keeps its first ``max_length`` tokens and the target is whole.
         """
         import numpy as np
 
         prompt, target = self.inputs[i], np.append(self.targets[i][j], self.eos).astype(np.int32)
+        if self.truncation == "query":
+            prompt = prompt[: self.max_length]
+            return np.concatenate([prompt, target]), len(prompt)
         budget = self.max_length - len(target)
         if len(prompt) > budget:
             keep = max(budget, 1)
@@ -253,6 +268,8 @@ class Tokenized:
         return ids, len(prompt)
 
     def length(self, i: int, j: int) -> int:
+        if self.truncation == "query":
+            return min(self.max_length, len(self.inputs[i])) + len(self.targets[i][j]) + 1
         return min(self.max_length, len(self.inputs[i]) + len(self.targets[i][j]) + 1)
 
 
@@ -726,7 +743,7 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
     if config.attention:
         model.set_attn_implementation(config.attention)
     left = _accepts(model, "position_ids", "logits_to_keep")
-    tok = Tokenized(instances, tokenizer, config.max_length)
+    tok = Tokenized(instances, tokenizer, config.max_length, config.truncation)
     batch = config.per_device_train_batch_size
     per_epoch_batches = math.ceil(len(instances) / batch)
     total_steps = _total_steps(config, per_epoch_batches, world)

@@ -103,3 +103,54 @@ def test_unicode_and_runaway_generations_do_not_crash():
 def test_unknown_answer_type():
     with pytest.raises(ValueError, match="unknown answer type"):
         A.extract("x", "bool")
+
+
+# ---------------------------------------------------------------- SCoTD's reader, edge by edge
+# SCoTD's AnswerCleaner "answer_split" (dataset/answer_cleaner.py:25-37 @ 21668aa) reads
+# ``prediction.split(" So the answer is: ")[-1]`` (line 32): str.split scans left to right and never
+# reuses a character, so in "x So the answer is: So the answer is: (a)" the space after the first "is:"
+# belongs to the first marker and the second "So the answer is: " has no space of its own -- the answer
+# is the whole tail "So the answer is: (a)".  A backwards search for the last marker (rfind) would
+# find an overlapping one and read "(a)".
+
+@pytest.mark.parametrize("text", [
+    "x So the answer is: So the answer is: (a)",
+    "x So the answer is: So the answer is: So the answer is: (b)\n\nmore",
+    "a So the answer is:  So the answer is: (c)",        # two spaces: two separate markers, the last wins
+])
+def test_a_stuttered_marker_is_read_as_scotds_split(text):
+    assert A.extract_strict(text) == _scotd_answer_split(text).strip()
+    e = A.extract(text, A.CHOICE, ("(a)", "(b)", "(c)"))
+    assert e.strict == _scotd_answer_split(text).strip() and e.marker_found
+
+
+def test_stuttered_marker_values():
+    assert A.extract_strict("x So the answer is: So the answer is: (a)") == "So the answer is: (a)"
+    assert not A.strict_match(A.extract("x So the answer is: So the answer is: (a)", A.CHOICE, ("(a)",)), "(a)")
+    # the rationale SCoTD stores is what precedes that split point (answer_cleaner.py:60-63)
+    assert A.split_at_answer("x So the answer is: So the answer is: (a)") == ("x", "So the answer is: (a)")
+    assert A.split_at_answer("So the answer is: (a)") == ("", "(a)")          # a marker at the very start
+    assert A.split_at_answer("no marker here") is None
+
+
+@pytest.mark.parametrize("answer,gold,ok", [
+    ("1,080", "1080", True), ("$1,080", "1080", True), ("1080.", "1080", True), ("-$3", "-3", True),
+    ("$1,200.50", "1200.50", True),
+    ("1,0,8,0", "1080", False),      # commas that are not thousands groups are not a number
+    (",-3", "-3", False), ("-3,", "-3", False), ("10,80", "1080", False), ("1,08,0", "1080", False),
+    ("$$1080", "1080", False), ("1080$", "1080", False), ("1,080.", "1080", True),
+])
+def test_strict_numeric_rule_accepts_only_well_formed_numbers(answer, gold, ok):
+    """The kit's strict rule for numeric golds sets aside thousands commas, a currency ``$`` and a final period
+    -- of a well-formed number only.  (SCoTD's tasks have no numeric gold under "answer_split"; its
+    numerical reader for SVAMP, answer_cleaner.py:38-58, is a different rule, see docs/answer_reading.md.)"""
+    assert A.strict_match(A.extract("So the answer is: " + answer, A.NUMBER), gold) is ok
+
+
+def test_every_deliberate_difference_is_listed_in_one_place():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "answer_reading.md").read_text()
+    for topic in ("lower-case", "whitespace", "very start", "numeric", "vote", "label-only", "flexible"):
+        assert topic in doc.lower(), topic
+    assert "docs/answer_reading.md" in A.__doc__

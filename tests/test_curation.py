@@ -173,8 +173,9 @@ def test_open_endedness_honours_k():
         kept = curation.downsample_open_endedness(corpus, k=k, seed=0)
         assert len(kept) == 10 * k
     assert curation.open_endedness_quotas([10] * 5, 5) == [1, 3, 5, 7, 9]
-    assert curation.open_endedness_quotas([1, 10, 10, 10, 10], 5) == [1, 3, 5, 7, 9]
-    assert sum(curation.open_endedness_quotas([10, 10, 10, 10, 2], 5)) == 25
+    # an instance short of k CoTs lowers the budget for every strategy alike: min(k, available) summed
+    assert curation.open_endedness_quotas([1, 10, 10, 10, 10], 5) == [1, 2, 4, 6, 8]
+    assert sum(curation.open_endedness_quotas([10, 10, 10, 10, 2], 5)) == 22
 
 
 def test_diversity_picks_a_random_member_of_each_cluster():
@@ -198,3 +199,20 @@ def test_fraction_subsets_the_examples_before_filtering():
     assert len(half) == 10 and all(isinstance(e, Example) for e in half)
     assert {e.id for e in half} == {i["id"] for i in curation.subset_instances(
         [{"id": e.id} for e in examples], 0.5, seed=3)}
+
+
+def test_fig7_strategies_train_on_the_same_number_of_cots_when_instances_run_short():
+    """Random, likelihood and diversity keep min(k, available) CoTs per instance; open-endedness must spend that
+    same total, not k per instance (handing what short instances cannot use to the others would give it more
+    CoTs to train on than the strategies it is compared with)."""
+    corpus = []
+    for n, available in enumerate((1, 2, 12, 12, 12, 12, 12, 12, 12, 12)):
+        corpus += [rec(f"i{n}", s, True, rationale=" ".join(f"w{n}_{s}_{j}" for j in range(n + 1)), logprob=-0.1 * s)
+                   for s in range(available)]
+    k = 5
+    embed = (lambda texts: [[float(len(t)), float(t.count("_1_")), float(hash(t) % 7)] for t in texts])
+    sizes = {s: len(curation.fig7_records(corpus, s, k=k, seed=0, **({"embed": embed} if s == "diversity" else {})))
+             for s in curation.STRATEGIES}
+    assert sizes["random"] == 1 + 2 + 8 * k
+    assert set(sizes.values()) == {sizes["random"]}, sizes
+    assert sum(curation.open_endedness_quotas([1, 10, 10, 10, 10], 5)) == 21

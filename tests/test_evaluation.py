@@ -50,9 +50,11 @@ TRICKY = [
     ("imdb", "test_contrast", 1, "So the answer is: neutral", False, False, False),
     ("imdb", "test_contrast", 1, "So the answer is: Negative", True, True, True),
     ("imdb", "test_contrast", 0, "not negative at all. So the answer is: positive", True, True, True),
-    ("anli_r3", "validation", 1, "So the answer is: it is not possible to tell", True, True, True),
-    ("anli_r3", "validation", 1, "So the answer is: no", False, False, True),
-    ("anli_r3", "validation", 1, "It is not possible to tell.", False, True, False),
+    # ANLI gold "it is not possible to tell." with SCoTD's period (configs_data/complete/anli.py:137)
+    ("anli_r3", "validation", 1, "So the answer is: it is not possible to tell.", True, True, True),
+    ("anli_r3", "validation", 1, "So the answer is: it is not possible to tell", False, True, False),
+    ("anli_r3", "validation", 1, "So the answer is: no.", False, False, True),
+    ("anli_r3", "validation", 1, "It is not possible to tell.", True, True, True),   # no marker: the text itself
 ]
 
 

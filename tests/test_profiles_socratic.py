@@ -73,8 +73,11 @@ def _check(run, profile, student) -> pd.DataFrame:
     assert missing.note.str.startswith("cannot be made: no gold").all() and missing.ours.isna().all()
     assert missing[missing.row.str.contains("Socratic")].unavailable.str.contains("no teacher").all()
     assert (made.n == 2).all() and made.ours.between(0, 100).all()
-    # small settings and a stand-in student are never compared with the paper: every made row says why
+    # no Socratic cell is compared with the paper (its settings are not verified): every made row says why,
+    # no row carries a quoted number as its `paper`, and unverified settings read "kit default"
     assert cells["diff"].isna().all() and made.note.str.startswith("not comparable:").all()
+    assert cells["paper"].isna().all() and made.note.str.contains("kit defaults", regex=False).all()
+    assert not made.note.str.contains(r"=[^;]* \(paper:", regex=True).any()
     assert made.note.str.contains("train_steps=1 ").all() and made.note.str.contains(Path(student).name).all()
     grid = cells[cells.notebook == "socratic_qg_qa_sizes"]
     assert len(grid) == 1 and grid.row.iloc[0] == f"QG {student} / QA {student}"
@@ -100,4 +103,4 @@ def test_colab_profile_runs_every_socratic_notebook(student, tmp_path_factory):
     cells = _check(_run("colab", student, tmp_path_factory), "colab", student)
     # colab's own departures from the paper are named too (LoRA by default; here full, as overridden)
     made = cells[cells.unavailable.fillna("") == ""]
-    assert made.note.str.contains(f"learning_rate=0.001 (paper: {SETTINGS['paper'].learning_rate})", regex=False).all()
+    assert made.note.str.contains(f"learning_rate=0.001 (kit default: {SETTINGS['paper'].learning_rate})", regex=False).all()

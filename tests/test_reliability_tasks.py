@@ -87,7 +87,7 @@ def test_stray_quotes_in_sst2_are_text_and_merge_no_rows(tmp_path):
     rows = ['"a quoted start . \t1', "plain row . \t0", 'an end quote" . \t1', "last . \t0"]
     write(tmp_path, "sst2/dev.tsv", "sentence\tlabel\n" + "\n".join(rows) + "\n")
     examples = load(tmp_path, "sst2", "validation")
-    assert len(examples) == 4 and examples[0].question.endswith('"a quoted start .')
+    assert len(examples) == 4 and examples[0].question.endswith('\n""a quoted start . "')   # SCoTD quotes the sentence
 
 
 def test_a_quote_that_swallows_imdb_lines_is_an_error_naming_them(tmp_path):

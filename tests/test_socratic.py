@@ -277,14 +277,63 @@ def test_loop_on_tiny_models_terminates_and_ignores_batch_size(tiny_pair):
 
 
 def test_socratic_settings_overrides_and_differences_from_the_paper():
-    from scotd_kit.socratic.settings import SETTINGS, differences_from_paper, socratic_settings
+    from scotd_kit.socratic.settings import SETTINGS, UNVERIFIED, differences_from_paper, socratic_settings
 
     s = socratic_settings("paper", sizes=["/models/student"], train_steps=1)
     assert s.sizes == ("/models/student",) and s.train_steps == 1
     with pytest.raises(TypeError, match="unknown Socratic setting.*max_steps"):
         socratic_settings("paper", max_steps=1)
-    assert differences_from_paper("paper", SETTINGS["paper"], "gpt2-large") == []
+    assert differences_from_paper("paper", SETTINGS["paper"], "gpt2-large") == [UNVERIFIED]
     colab = differences_from_paper("colab", SETTINGS["colab"], "gpt2")
-    assert "method='lora' (paper: 'full')" in colab and not any("student" in d for d in colab)
+    assert "method='lora' (kit default: 'full')" in colab and not any("student" in d for d in colab)
     small = differences_from_paper("smoke", SETTINGS["smoke"], "tiny-gpt2")
     assert small[0] == "smoke profile" and any(d.startswith("student 'tiny-gpt2'") for d in small)
+
+
+# ---------------------------------------------------------------- what the Socratic paper verifiably says
+
+def test_unverified_socratic_settings_read_kit_default_and_no_cell_is_comparable():
+    """PAPERS.md section 2: no code was released and the paper's hyperparameters are not verified, so the
+    paper profile's epochs, batch, learning rate, step limit, ... are the kit's choices: a note never says
+    "(paper: 5)", and even the paper profile's own settings leave every cell not comparable (no diff)."""
+    from scotd_kit.report import Cell
+    from scotd_kit.socratic.settings import SETTINGS, differences_from_paper, socratic_settings
+
+    paper = differences_from_paper("paper", SETTINGS["paper"], "gpt2-large")
+    assert paper and any("kit default" in d for d in paper)
+    notes = differences_from_paper("paper", socratic_settings("paper", train_epochs=1, learning_rate=2e-4), "gpt2")
+    assert "train_epochs=1 (kit default: 5)" in notes and "learning_rate=0.0002 (kit default: 0.0001)" in notes
+    assert not any("(paper:" in d and not d.startswith("student ") for d in notes)
+    cell = Cell("socratic_main_table", "Socratic main table", "gpt2-large / CoT", "gsm8k_socratic", 15.0, None,
+                "paper", "gsm8k_socratic", not_comparable="; ".join(paper))
+    assert cell.diff is None and cell.note.startswith("not comparable:")
+
+
+def test_quoted_socratic_numbers_are_keyed_by_source_teacher_and_variant():
+    """21.1 is Socratic CoT with a GPT-3 175B teacher, variant not stated, quoted second-hand: no kit cell
+    (gold decompositions, or another teacher, unified or iterative) is shown next to it; 14.1 is CoT on human
+    (gold) rationales, which is what the kit's CoT student trains on."""
+    from scotd_kit.socratic import reference
+
+    for kind in ("unified", "iterative"):
+        for source, teacher in (("gold", None), ("teacher", "openai:gpt-4o-mini"), ("teacher", "gpt2-xl")):
+            assert reference.reference_point("gsm8k_socratic", "gpt2-large", kind, source, teacher) is None
+    cot = reference.reference_point("gsm8k_socratic", "gpt2-large", "cot", "gold")
+    assert cot is not None and cot.accuracy == 14.1 and "Wang, Li & Lu" in cot.attribution
+    assert reference.reference_point("gsm8k_socratic", "gpt2-medium", "cot", "gold") is None
+    socratic = [p for p in reference.QUOTED if p.kind == "socratic"]
+    assert [(p.accuracy, p.teacher, p.variant) for p in socratic] == [(21.1, "GPT-3 175B", None)]
+    assert all(p.attribution for p in reference.QUOTED)
+
+
+def test_socratic_notebooks_show_quotes_as_attributed_references_only():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    for path in sorted(root.glob("socratic_*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells)
+        assert "reference.quoted(" not in text, path          # the (task, student, kind) lookup ignored the source
+        assert "ref[0]" not in text, path                     # a quoted number is never a cell's `paper`
+        assert "different sizes" not in text, path            # not recorded in PAPERS.md

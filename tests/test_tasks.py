@@ -80,7 +80,7 @@ def test_real_formats_match_scotd_character_for_character():
     assert ob.label == "(a)"
     shared_file("sst2/dev.tsv")
     s = load_split("sst2", "validation", source="files", limit=1)[0]
-    assert s.question == "What is the sentiment of the following sentence?\nit 's a charming and often affecting journey ."
+    assert s.question == 'What is the sentiment of the following sentence?\n"it \'s a charming and often affecting journey . "'
     assert s.label == "positive"
 
 
@@ -110,8 +110,8 @@ def test_fixture_formats(fixture_data_dir):
     assert im[0].question == 'What is the sentiment of the following review?\nA fine film.<br /><br />Great acting, "superb" cast.'
     assert [e.label for e in im] == ["positive", "negative"]
     an = load_split("anli_r3", "validation", data_dir=fixture_data_dir)
-    assert [e.label for e in an] == ["yes", "it is not possible to tell"]
-    assert "Options: yes, no, it is not possible to tell" in an[0].question
+    assert [e.label for e in an] == ["yes.", "it is not possible to tell."]
+    assert an[0].question.endswith("is true?\nOPTIONS:\n- yes\n- no\n- it is not possible to tell")
 
 
 @pytest.mark.parametrize("task", list_tasks())
@@ -177,3 +177,73 @@ def test_malformed_record_names_file_and_line(fixture_data_dir):
     tsv.write_text("sentence\tlabel\ngood film\t7\n")
     with pytest.raises(DataError, match=r"dev.tsv:2: sentiment label '7'"):
         load_split("sst2", "validation", data_dir=fixture_data_dir)
+
+
+# ---------------------------------------------------------------- formats of the Fig. 5 / 6 tasks, as SCoTD's code
+# writes them (github.com/liunian-harold-li/scotd @ 21668aa, read there; the package keeps only the prompts' data)
+
+def test_sst2_sentence_is_quoted_as_in_scotd(fixture_data_dir):
+    """configs_data/complete/sst2.py:14 INPUT_PREFIX "Q: What is the sentiment of the following sentence?\\n",
+    sst2.py:81 ``question = '"{}"'.format(example["sentence"])`` (the sentence verbatim, GLUE's trailing space
+    kept), and the exemplars of sst2.py:21-43 are quoted the same way ('"the greatest musicians"')."""
+    sst = load_split("sst2", "validation", data_dir=fixture_data_dir)
+    assert sst[0].question == ('What is the sentiment of the following sentence?\n'
+                               '"it \'s a charming and often affecting journey . "')
+    assert [e.label for e in sst] == ["positive", "negative"]
+    hub = get_task("sst2").from_hub({"idx": 3, "sentence": "the greatest musicians ", "label": 1}, "hub:3")
+    assert hub.question == 'What is the sentiment of the following sentence?\n"the greatest musicians "'
+    demos = get_task("sst2").few_shot_exemplars()
+    assert len(demos) == 6 and demos[2] == (
+        'What is the sentiment of the following sentence?\n"the greatest musicians"',
+        'By saying someone being the "greatest", it means positive sentiment.', "positive")
+    assert all(x.split("\n", 1)[1].startswith('"') and x.endswith('"') for x, _, _ in demos)
+
+
+def test_imdb_exemplars_are_scotds_three_reviews():
+    """configs_data/complete/imdb.py:21-35 (the same in imdb_original.py / imdb_contrast.py): three reviews of
+    their own -- "I watched Cabin by the Lake ...", "Ghost of Dragstrip Hollow ...", "Reading the various
+    external reviews of Roger Ebert ..." -> negative, negative, positive -- not SST-2's phrases; the review
+    follows INPUT_PREFIX "Q: What is the sentiment of the following review?\\n" (imdb.py:14) unquoted."""
+    demos = get_task("imdb").few_shot_exemplars()
+    assert [y for _, _, y in demos] == ["negative", "negative", "positive"]
+    starts = ("I watched Cabin by the Lake this afternoon on USA.", "Ghost of Dragstrip Hollow is a typical 1950's",
+              "Reading the various external reviews of Roger Ebert")
+    for (x, _, _), start in zip(demos, starts):
+        assert x.startswith("What is the sentiment of the following review?\n" + start)
+    assert demos[0][0].endswith("infomercials at 4 o'clock in the morning.")
+    # imdb.py:28 keeps its typo: the exemplar is the teacher's prompt, character for character
+    assert demos[1][1] == ("The author siad that 'the only saving grace for the film', implying that the movie is "
+                           "terrible and there is only one good thing about it.")
+    assert demos[2][1].startswith("The author said they love this movie.")
+    sst2_phrases = {x.split("\n", 1)[1].strip('"') for x, _, _ in get_task("sst2").few_shot_exemplars()}
+    assert not any(p in x for p in sst2_phrases for x, _, _ in demos)
+
+
+def test_anli_template_and_labels_follow_scotds_exemplars(fixture_data_dir):
+    """configs_data/complete/anli.py:131 builds
+    'Premise:\\n"{}"\\nBased on this premise, can we conclude the hypothesis "{}" is true?\\nOPTIONS:\\n- yes\\n- no\\n- it is
+    not possible to tell' and its targets are "yes." / "no." / "it is not possible to tell." (anli.py:132-137,
+    the exemplars' y at anli.py:27-50).  Its label map contradicts its own exemplars: convert_example
+    (anli.py:134-137) writes HF label 1 as "no." and 2 as "it is not possible to tell.", but
+    FEW_SHOT_PROMPT_ORIGINAL gives the cream-skimming pair label 1 (anli.py:56-59) whose CoT answers "it is not
+    possible to tell." (anli.py:25-27), and "Fun for only children" label 2 (anli.py:67-70) answered "no."
+    (anli.py:35-37).  facebook/anli's labels are 0 entailment, 1 neutral, 2 contradiction, so the exemplars are
+    right: the kit maps 1 -> "it is not possible to tell." and 2 -> "no."."""
+    spec = get_task("anli_r3")
+    assert tuple(spec.labels) == ("yes.", "no.", "it is not possible to tell.")
+    an = load_split("anli_r3", "validation", data_dir=fixture_data_dir)
+    assert an[0].question == ('Premise:\n"The cat sat on the mat."\nBased on this premise, can we conclude the '
+                              'hypothesis "A cat is on a mat." is true?\nOPTIONS:\n- yes\n- no\n- it is not possible to tell')
+    assert [e.label for e in an] == ["yes.", "it is not possible to tell."]       # file letters e, n
+    hub = {i: spec.from_hub({"uid": "u", "premise": "P.", "hypothesis": "H.", "label": i}, "hub:0").label
+           for i in (0, 1, 2)}
+    assert hub == {0: "yes.", 1: "it is not possible to tell.", 2: "no."}         # the exemplars' map, not anli.py:134-137
+    demos = spec.few_shot_exemplars()
+    assert [y for _, _, y in demos] == ["it is not possible to tell.", "yes.", "no.", "it is not possible to tell.",
+                                        "yes.", "no."]
+    assert demos[2][0] == ('Premise:\n"Fun for adults and children."\nBased on this premise, can we conclude the '
+                           'hypothesis "Fun for only children." is true?\nOPTIONS:\n- yes\n- no\n- it is not possible to tell')
+    # SCoTD's strict reader compares with "no." itself; the flexible reading forgives the missing period
+    s = spec.score("It contradicts. So the answer is: no.", an[0])
+    assert not s["strict_correct"] and s["in_label_set"]
+    assert spec.score("x So the answer is: no", [e for e in an if e.label == "yes."][0])["flexible"] == "no."

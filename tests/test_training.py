@@ -109,6 +109,21 @@ def test_truncation_keeps_target_eos_and_answer_cue():
     assert tok.decode(ids[:n_prompt]).endswith("\nA: ") and tok.decode(ids[:n_prompt]).startswith("Q: word")
 
 
+def test_query_truncation_is_scotds_the_query_cut_on_the_right_the_target_whole():
+    tok = gpt2_tokenizer()
+    target = "step one, step two. So the answer is: 1\n\n"
+    inst = [{"id": "x", "input": "Q: " + "word " * 200 + "\nA: ", "targets": [target]}]
+    t = training.Tokenized(inst, tok, max_length=40, truncation="query")
+    ids, n_prompt = t.sequence(0, 0)
+    n_target = len(tok(target, add_special_tokens=False)["input_ids"])
+    assert n_prompt == 40 and len(ids) == 40 + n_target + 1 == t.length(0, 0) and ids[-1] == tok.eos_token_id
+    assert tok.decode(ids[n_prompt:-1]) == target and not tok.decode(ids[:n_prompt]).endswith("\nA: ")
+    assert training.TrainConfig.paper(output_dir="x").truncation == "query"
+    assert training.TrainConfig.small(output_dir="x").truncation == "middle"
+    with pytest.raises(ValueError, match="truncation='left'"):
+        training.Tokenized(inst, tok, max_length=40, truncation="left")
+
+
 # ---------------------------------------------------------------- data order
 
 def test_balanced_sampling_is_seeded_and_varies_by_epoch():

@@ -33,7 +33,8 @@ class SocraticLab:
         self.root = self.lab.root / "socratic"
 
     def differences(self, *students: str) -> list[str]:
-        """Why cells of these students under these settings are not the paper's (empty: they are)."""
+        """Why cells of these students under these settings are not the paper's (never empty: the
+        paper's Socratic settings are not known, see :func:`differences_from_paper`)."""
         return differences_from_paper(self.profile, self.s, *students)
 
     # --- data ------------------------------------------------------------------------------------

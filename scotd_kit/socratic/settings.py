@@ -63,6 +63,8 @@ SETTINGS = {
     "colab": SocraticSettings(
         tasks=_PAPER_TASKS, sizes=("gpt2", "gpt2-medium"), size_grid=("gpt2", "gpt2-medium"), method="lora",
         eval_limit=500, train_steps=2000, batch_size=16, learning_rate=2e-4, max_length=512, decode_batch_size=32),
+    # The paper's students (GPT-2 sizes) and datasets; every other value is a kit default: no code was
+    # released and PAPERS.md records none of its hyperparameters.
     "paper": SocraticSettings(
         tasks=_PAPER_TASKS, sizes=_GPT2, size_grid=_GPT2, method="full",
         train_epochs=5, batch_size=16, learning_rate=1e-4, max_length=512, decode_batch_size=64),
@@ -90,22 +92,27 @@ def _tuples(value):
     return value
 
 
-# what shapes a number, compared with the paper profile's; a cell is compared with a paper number only
-# when these hold (and its students are the paper's GPT-2 sizes)
+# what shapes a number; the paper profile's values of these are kit defaults, not the paper's
 _COMPARED = ("method", "precision", "teacher", "teacher_n", "train_limit", "eval_limit", "real_limit",
              "real_max_length", "train_steps", "real_train_steps", "train_epochs", "batch_size", "learning_rate", "max_length", "step_limit",
              "qg_max_new_tokens", "qa_max_new_tokens", "answer_max_new_tokens")
 
+# why no Socratic cell is compared with a number of the paper, whatever its settings
+UNVERIFIED = "Socratic settings are kit defaults (the paper's hyperparameters are not verified)"
+
 
 def differences_from_paper(profile: str, settings: SocraticSettings, *students: str) -> list[str]:
     """Why a Socratic cell made with ``settings`` (and these ``students``) is not comparable with the
-    paper's number (empty: it is)."""
+    paper's numbers: never empty, since the paper's settings are not known (:data:`UNVERIFIED`); then
+    each setting that differs from the paper profile's kit default, and each student that is not
+    one of the paper's GPT-2 sizes."""
     out = [] if profile in ("colab", "paper") else [f"{profile} profile"]
-    paper = SETTINGS["paper"]
+    out.append(UNVERIFIED)
+    defaults = SETTINGS["paper"]
     for name in _COMPARED:
-        have, want = getattr(settings, name), getattr(paper, name)
+        have, want = getattr(settings, name), getattr(defaults, name)
         if have != want:
-            out.append(f"{name}={have!r} (paper: {want!r})")
-    out += [f"student {s!r} (paper: GPT-2 {', '.join(paper.sizes)})" for s in dict.fromkeys(students)
-            if s not in paper.sizes]
+            out.append(f"{name}={have!r} (kit default: {want!r})")
+    out += [f"student {s!r} (paper: GPT-2 {', '.join(defaults.sizes)})" for s in dict.fromkeys(students)
+            if s not in defaults.sizes]
     return out
