@@ -151,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from . import __version__
 
-    # bitsandbytes warns at import on every AVX512-BF16 CPU that an optional 4-bit CPU kernel package is
-    # absent: noise to anyone not running QLoRA on a CPU
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # bitsandbytes' import on every AVX512-BF16 CPU looks up an optional 4-bit CPU kernel through `kernels`, which
+    # warns that it is absent or, offline, that it skipped the hub's publisher check: noise to anyone not running
+    # QLoRA on a CPU
+    for noisy in ("bitsandbytes", "kernels"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
     parser = argparse.ArgumentParser(prog="scotd-kit", description=DESCRIPTION, formatter_class=_Help)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

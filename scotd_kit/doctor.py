@@ -108,10 +108,9 @@ def corpora(profile) -> list[dict]:
 
 def locations(profile, output_dir=None, notebooks_dir=None, executed_dir=None) -> dict:
     """Where this run reads and writes, absolute."""
-    from .paths import NotebooksNotFoundError, data_dir, find_notebooks_dir
+    from .paths import NotebooksNotFoundError, cache_root, data_dir, find_notebooks_dir, runs_root
 
-    cache = Path(os.environ.get("SCOTD_CACHE_DIR") or Path.home() / ".cache" / "scotd_kit").expanduser()
-    runs = Path(os.environ.get("SCOTD_RUNS_DIR") or cache / "runs").expanduser() / profile.name
+    runs = runs_root() / profile.name
     try:
         notebooks = str(find_notebooks_dir(notebooks_dir))
     except NotebooksNotFoundError as e:
@@ -119,7 +118,7 @@ def locations(profile, output_dir=None, notebooks_dir=None, executed_dir=None) -
     data = data_dir().absolute()
     out = Path(output_dir or Path("figures") / profile.name).absolute()
     return {"working_dir": str(Path.cwd()), "data": str(data), "data_exists": data.is_dir(),
-            "runs": str(runs.absolute()), "runs_writable": _writable(runs), "cache": str(cache.absolute()),
+            "runs": str(runs.absolute()), "runs_writable": _writable(runs), "cache": str(cache_root().absolute()),
             "output": str(out), "output_writable": _writable(out),
             "executed": str(Path(executed_dir or Path("runs") / "executed" / profile.name).absolute()),
             "notebooks": notebooks, "corpora": corpora(profile)}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .io import write_json
 from .models import model_key
-from .paths import cache_dir
+from .paths import runs_root
 from .profiles import Profile, differences_from_paper, get_profile
 from .tasks import get_task, load_split
 
@@ -74,9 +74,7 @@ class Lab:
         # ``notebook``: the profile's own settings for that notebook apply first, the caller's overrides win
         base = get_profile(profile)
         self.profile = get_profile(base, **{**base.for_notebook(notebook), **overrides})
-        # SCOTD_RUNS_DIR lets a batch run (or the tests) keep its runs apart from the user's cache
-        root = runs_dir or os.environ.get("SCOTD_RUNS_DIR") or cache_dir() / "runs"
-        self.root = Path(root) / self.profile.name
+        self.root = Path(runs_dir or runs_root()) / self.profile.name
         self._held: tuple | None = None      # (model key, model, tokenizer): at most one in memory
         self._replays: dict = {}
 

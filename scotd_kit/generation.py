@@ -184,6 +184,12 @@ def _sample_seeds(seed, config: GenerationConfig, i: int, rows: int) -> list[int
 # ---------------------------------------------------------------------------------------------------
 # what both engines share: tokenisation, the sampler, stop rules, results
 
+def _forward_parameters(model) -> set[str]:
+    """The argument names of the model's own forward (a peft wrapper's takes **kwargs: ask the model inside)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return set(inspect.signature(base.forward).parameters)
+
+
 class _Decoder:
     """One model + tokenizer + config + prefix: tokenisation, token choice, stop rules, results."""
 
@@ -193,14 +199,19 @@ class _Decoder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos_ids = _eos_ids(model, tokenizer)
         self.eos_t = torch.tensor(sorted(self.eos_ids), dtype=torch.long, device=self.device)
-        self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        params = _forward_parameters(model)
+        self.keep_logits = "logits_to_keep" in params
+        # transformers 5.25 renamed the forward's `past_key_values=` to `cache=` (the old name warns and goes in
+        # 5.40); a name the forward does not list would land in **kwargs and decode with no cache at all
+        self.cache_arg = "cache" if "cache" in params else "past_key_values"
         self.stop_window = max((len(s) for s in config.stop), default=0) + _STOP_WINDOW_EXTRA
         self.prefix_ids = tokenizer(prefix, add_special_tokens=True)["input_ids"] if prefix else []
         self._candidates = None
 
     def forward(self, input_ids, attention_mask, position_ids, cache, **kw):
         kwargs = dict(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                      past_key_values=cache, use_cache=True, **kw)
+                      use_cache=True, **kw)
+        kwargs[self.cache_arg] = cache
         if self.keep_logits:
             kwargs["logits_to_keep"] = 1  # prompt positions' logits are never used: skip the vocab matmul
         return model_logits(self.model(**kwargs))[:, -1]

@@ -24,12 +24,24 @@ def data_dir() -> Path:
     return _REPO_ROOT.parent / "shared" / "data"
 
 
-def cache_dir() -> Path:
-    """Root of converted models, corpora and run results (``SCOTD_CACHE_DIR``)."""
+def cache_root() -> Path:
+    """Where converted models, corpora and run results live (``SCOTD_CACHE_DIR``); not created."""
     env = os.environ.get("SCOTD_CACHE_DIR")
-    root = Path(env).expanduser() if env else Path.home() / ".cache" / "scotd_kit"
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "scotd_kit"
+
+
+def cache_dir() -> Path:
+    """:func:`cache_root`, created."""
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def runs_root() -> Path:
+    """Where runs are stored, one folder per profile: ``SCOTD_RUNS_DIR`` (a batch run or the tests keep their
+    runs apart from the user's cache) or the cache's ``runs``; not created."""
+    env = os.environ.get("SCOTD_RUNS_DIR")
+    return Path(env).expanduser() if env else cache_root() / "runs"
 
 
 # a wheel carries the notebooks inside the package (setup.py copies them in); a checkout has them beside it

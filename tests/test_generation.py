@@ -410,3 +410,25 @@ def test_a_model_left_on_the_cpu_of_a_gpu_machine_is_named(gpt2, monkeypatch):
     with pytest.warns(RuntimeWarning, match="GPU is present but this model decodes on the CPU"):
         generate(model, tok, ["Q: x"], GenerationConfig(max_new_tokens=2))
     hardware._warned.discard("gpu-unused")
+
+
+def test_the_cache_goes_under_the_name_the_forward_takes(tiny):
+    """transformers 5.25 renamed ``past_key_values=`` to ``cache=``: the old name warns on every decode and goes in
+    5.40; an unlisted name would decode with no cache. Both the plain model and a peft wrapper are asked."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = tiny
+    cfg = GenerationConfig(max_new_tokens=6, stop=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        plain = generate(model, tok, PROMPTS[:2], cfg, prefix=PREFIX)
+    import copy
+    wrapped = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules="all-linear"))
+    assert generation._forward_parameters(wrapped) == generation._forward_parameters(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        lora = generate(wrapped.eval(), tok, PROMPTS[:2], cfg, prefix=PREFIX)
+    # LoRA's B starts at zero: the wrapped model decodes exactly what the plain one does
+    assert [g.token_ids for (g,) in lora] == [g.token_ids for (g,) in plain]

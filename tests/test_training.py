@@ -118,7 +118,9 @@ def test_query_truncation_is_scotds_the_query_cut_on_the_right_the_target_whole(
     n_target = len(tok(target, add_special_tokens=False)["input_ids"])
     assert n_prompt == 40 and len(ids) == 40 + n_target + 1 == t.length(0, 0) and ids[-1] == tok.eos_token_id
     assert tok.decode(ids[n_prompt:-1]) == target and not tok.decode(ids[:n_prompt]).endswith("\nA: ")
-    assert training.TrainConfig.paper(output_dir="x").truncation == "query"
+    # SCoTD's recipe: the query cut alone, batches drawn at random (a shuffled DataLoader), not grouped by length
+    paper = training.TrainConfig.paper(output_dir="x")
+    assert paper.truncation == "query" and paper.group_by_length is False and paper.max_length == 700
     assert training.TrainConfig.small(output_dir="x").truncation == "middle"
     with pytest.raises(ValueError, match="truncation='left'"):
         training.Tokenized(inst, tok, max_length=40, truncation="left")

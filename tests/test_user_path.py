@@ -155,6 +155,21 @@ def test_every_parameters_cell_parses_without_a_papermill_warning(caplog):
     assert not caplog.records, [r.getMessage() for r in caplog.records]
 
 
+def test_the_command_keeps_bitsandbytes_kernel_lookup_quiet():
+    """On an AVX512-BF16 CPU importing bitsandbytes looks up an optional 4-bit kernel through ``kernels``, which
+    logs, offline, that it skipped the hub's publisher check (a cold demo printed it under the claims); the command
+    runs in-process code that imports bitsandbytes, so its log must not carry the line. On other CPUs nothing is
+    looked up and the test holds trivially."""
+    import subprocess
+    import sys
+
+    script = ("from scotd_kit import cli; cli.main(['tasks']); import bitsandbytes")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "publisher trust" not in out.stderr and "kernels-community" not in out.stderr, out.stderr
+
+
 def test_help_shows_the_profiles_with_what_they_need_examples_and_defaults(capsys):
     for argv in (["--help"], ["reproduce", "--help"]):
         with pytest.raises(SystemExit):
