@@ -75,6 +75,7 @@ class Summary:
     overrides: dict = field(default_factory=dict)
     socratic: dict = field(default_factory=dict)     # the Socratic notebooks' settings overrides
     claims_seconds: float = 0.0
+    claims_made: bool = False                        # claims.csv computed by this run (an older one is not shown)
     suite: str = "all"
     facts: dict | None = None                        # scotd_kit.doctor's facts; None: asked when written
 
@@ -393,12 +394,14 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
         bar = tqdm(notebooks, desc=f"reproduce [{profile}]", disable=not progress)
         for path in bar:
             bar.set_postfix_str(path.stem)
+            set_aside_cells(out, path.stem)
             run = run_notebook(path, profile, out, executed, passed[path.stem], kernel=kernel, cwd=cwd)
             summary.runs.append(run)
             status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
             bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
         if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
             summary.claims_seconds = write_claims(summary)
+            summary.claims_made = True
     write_summary(summary)
     write_record(summary, passed)
     return summary
@@ -529,14 +532,31 @@ def scale_notes(summary: Summary) -> str:
             + "\n")
 
 
+def set_aside_cells(output_dir: Path, stem: str) -> None:
+    """Move a notebook's cells from an earlier run to ``STEM.cells.previous.json`` before it runs again: the
+    summary must show this run's numbers or none, and the earlier ones are kept, not lost."""
+    cells = Path(output_dir) / f"{stem}.cells.json"
+    if cells.exists():
+        os.replace(cells, cells.with_name(f"{stem}.cells.previous.json"))
+
+
+def this_runs_cells(summary: Summary) -> list[dict]:
+    """The cells the notebooks that ran and finished in this run wrote (a failed notebook's are left out)."""
+    rows = []
+    for run in summary.runs:
+        path = summary.output_dir / f"{run.name}.cells.json"
+        if run.ok and in_suite(path.name, summary.suite) and path.exists():
+            rows += json.loads(path.read_text())
+    return rows
+
+
 def write_summary(summary: Summary) -> None:
-    """Gather the suite's ``*.cells.json`` under the output dir into summary.csv / summary.md."""
+    """This run's cells (:func:`this_runs_cells`) and claims into summary.csv / summary.md."""
     import pandas as pd
 
     out = summary.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    cells = [row for p in sorted(out.glob("*.cells.json")) if in_suite(p.name, summary.suite)
-             for row in json.loads(p.read_text())]
+    cells = this_runs_cells(summary)
     frame = pd.DataFrame(cells)
     atomic_write_text(summary.summary_path.with_suffix(".csv"), frame.to_csv(index=False))
     runs = pd.DataFrame([{"notebook": r.name, "ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error}
@@ -544,7 +564,7 @@ def write_summary(summary: Summary) -> None:
     total = sum(r.seconds for r in summary.runs) + summary.claims_seconds
     claims_md = out / "claims.md"
     claims = ("## SCoTD's central claims at this profile's scale (claims.csv)\n\n" + claims_md.read_text() + "\n"
-              if claims_md.exists() and summary.suite != "socratic" else "")
+              if summary.claims_made and claims_md.exists() and summary.suite != "socratic" else "")
     from .doctor import summary_block
 
     facts = summary.facts if summary.facts is not None else machine_facts(summary)

@@ -70,7 +70,7 @@ def test_claims_csv_columns_and_the_table_on_top_of_the_summary(tmp_path):
     assert list(read[0]) == list(claims.COLUMNS)
     assert read[0]["holds"] == "yes" and read[0]["ours"] == "75.0" and read[0]["n"] == "40"
     assert read[1]["holds"] == "" and read[1]["ours"] == "" and "could not be made" in read[1]["detail"]
-    write_summary(Summary("smoke", tmp_path))
+    write_summary(Summary("smoke", tmp_path, claims_made=True))
     text = (tmp_path / "summary.md").read_text()
     assert text.index("central claims") < text.index("Notebooks run")
     assert "| 2. SCoTD beats label-only | 75.0 |" in text

@@ -98,6 +98,34 @@ def test_the_summary_says_what_the_demos_figures_cannot_show(tmp_path):
     assert notes["fig4_student_size"] in text and notes["fig5_imdb_contrast"] not in text   # the notebooks run
 
 
+def test_a_summary_shows_this_runs_cells_and_claims_only(tmp_path, monkeypatch):
+    """A rerun whose notebook fails must not show the previous run's cells as its results, nor a claims table
+    it did not compute; the earlier cells are kept beside, not lost."""
+    from scotd_kit import reproduce as rep
+
+    out = tmp_path / "figures"
+
+    def notebook(ok, value):
+        def run(path, profile, output_dir, executed_dir, parameters=None, **kw):
+            if ok:
+                (output_dir / f"{path.stem}.cells.json").write_text(json.dumps([{"row": "r", "ours": value}]))
+            return rep.NotebookRun(path.stem, ok, 0.1, "", "" if ok else "RuntimeError: boom")
+        return run
+
+    def reproduce(ok, value):
+        monkeypatch.setattr(rep, "run_notebook", notebook(ok, value))
+        rep.reproduce("smoke", ["fig4_student_size"], output_dir=tmp_path / "figures", progress=False,
+                      executed_dir=tmp_path / "executed")
+        return (out / "smoke" / "summary.md").read_text()
+
+    assert "| r | 41.5 |" in reproduce(True, 41.5)
+    (out / "smoke" / "claims.md").write_text("| 2. an old claim | 99.0 |\n")     # left by an earlier run
+    failed = reproduce(False, 12.0)
+    assert "41.5" not in failed and "failed: 1" in failed and "an old claim" not in failed
+    kept = json.loads((out / "smoke" / "fig4_student_size.cells.previous.json").read_text())
+    assert kept == [{"row": "r", "ours": 41.5}]
+
+
 def test_a_new_demo_tokenizer_makes_new_students_and_evaluations(monkeypatch):
     from scotd_kit import models
 
