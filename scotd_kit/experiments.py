@@ -20,15 +20,14 @@ Fig. 3's 100% point and Fig. 4) reuse it; rerunning a notebook whose runs exist 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from .io import write_json
-from .models import model_key
 from .paths import runs_root
 from .profiles import Profile, differences_from_paper, get_profile
+from .runs import examples_hash, fingerprint, instances_hash, model_ref, write_spec
 from .tasks import get_task, load_split
 
 SETTINGS = ("few_shot", "full")
@@ -38,18 +37,6 @@ STUDENT_RUN_FILE = "lab.json"   # the Lab's record beside fine_tune's own result
 
 class NotAvailable(RuntimeError):
     """A cell the kit cannot make under these settings; the message says why and what would make it."""
-
-
-def settings_hash(kind: str, settings: dict) -> str:
-    blob = json.dumps({"kind": kind, **settings}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def instances_hash(instances) -> str:
-    h = hashlib.sha256()
-    for inst in instances:
-        h.update(json.dumps([inst["id"], inst["input"], inst["targets"]], ensure_ascii=False).encode())
-    return h.hexdigest()[:16]
 
 
 def device() -> str:
@@ -153,7 +140,7 @@ class Lab:
         asked for under other settings never mixes with an old one; it is resumable and topped up
         (N=30 after N=5 samples only 25 more).
         """
-        from .sampling import sample_corpus
+        from .sampling import judged, sample_corpus
 
         p = self.profile
         task = p.task(paper_task)
@@ -164,16 +151,20 @@ class Lab:
         self._check_release_holds(teacher, examples, n)
         if _holds_weights(teacher):
             self.release()      # the teacher may need the memory a student held
-        corpus = sample_corpus(task, examples, teacher, n=n, corpus_path=self.root / "corpora" / key / f"{task}.jsonl",
+        run_dir = self.root / "corpora" / key
+        if not (run_dir / "spec.json").exists():
+            write_spec(run_dir, "corpus", self._corpus_spec(paper_task, teacher, demos, settings))
+        corpus = sample_corpus(task, examples, teacher, n=n, corpus_path=run_dir / f"{task}.jsonl",
                                temperature=temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
                                batch_size=p.teacher_batch_size, demos=demos, progress=False)
-        ids = {str(e.id) for e in examples}
-        return [r for r in corpus.records()
-                if r["sample_index"] < n and str(r["instance_id"]) in ids and r["teacher"] == teacher.id]
+        by_id = {str(e.id): e for e in examples}
+        spec = get_task(task)
+        # a record's verdict is judged against today's gold: a corrected answer key changes which CoTs are kept
+        return [judged(spec, r, by_id[str(r["instance_id"])]) for r in corpus.records()
+                if r["sample_index"] < n and str(r["instance_id"]) in by_id and r["teacher"] == teacher.id]
 
     def _corpus_plan(self, paper_task: str, greedy: bool):
         """(teacher, exemplars, sampling settings, corpus key) of ``paper_task``'s corpus."""
-        from .exemplars import exemplars_hash
         from .teachers import SamplingSettings
 
         p = self.profile
@@ -185,9 +176,14 @@ class Lab:
         demos = self.exemplars(paper_task)
         settings = SamplingSettings(temperature=0.0 if greedy else p.teacher_temperature,
                                     max_new_tokens=p.teacher_max_new_tokens, seed=p.seed)
-        key = settings_hash("corpus", dict(teacher=teacher.id, task=p.task(paper_task), settings=settings.as_dict(),
-                                           exemplars=exemplars_hash(demos)))
+        key = fingerprint("corpus", self._corpus_spec(paper_task, teacher, demos, settings))
         return teacher, demos, settings, key
+
+    def _corpus_spec(self, paper_task: str, teacher, demos, settings) -> dict:
+        from .exemplars import exemplars_hash
+
+        return dict(teacher=teacher.id, task=self.profile.task(paper_task), settings=settings.as_dict(),
+                    exemplars=exemplars_hash(demos))
 
     def corpus_key(self, paper_task: str, training: str, setting: str) -> str | None:
         """The key of the corpus a cell trains on (None: the full label-only student needs none)."""
@@ -280,13 +276,13 @@ class Lab:
         config = self.train_config()
         base = student or p.student
         seed = p.seed if seed is None else seed
-        key = dict(student=model_key(base), method=p.method, seed=seed, config=config.shaping_settings(),
+        key = dict(student=model_ref(base, self.root), method=p.method, seed=seed, config=config.shaping_settings(),
                    select_checkpoint=p.select_checkpoint,
                    data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
-        out = self.root / "students" / settings_hash("student", key)
+        out = self.root / "students" / fingerprint("student", key)
         done = out / STUDENT_RUN_FILE
         if done.exists() and (out / "final").is_dir():
-            return Path(json.loads(done.read_text())["model_dir"])
+            return out / "final"        # fine_tune's model is always there: no stored path to go stale
         self.release()          # nothing else in memory while a student trains
         select = self._checkpoint_selection(tasks[0]) if p.select_checkpoint else {}
         result = fine_tune(base, instances, output_dir=out, method=p.method, config=config, seed=seed, **select)
@@ -295,10 +291,11 @@ class Lab:
                     fraction=fraction, strategy=strategy, demonstrations=demonstrations, seed=seed)
         # every evaluated checkpoint's score stays with the run; the reported model is the best one when selecting
         checkpoints = [{"step": h["step"], "accuracy": h.get("eval_accuracy")} for h in result.eval_history]
-        write_json(done, {"model_dir": str(result.model_dir), "key": key, "cell": cell, "instances": len(instances),
+        write_spec(out, "student", key)
+        write_json(done, {"model_dir": "final", "key": key, "cell": cell, "instances": len(instances),
                           "profile": p.name, "checkpoints": checkpoints,
                           "best_checkpoint": result.best_checkpoint, "best_accuracy": result.best_metric})
-        return Path(result.model_dir)
+        return out / "final"
 
     def _checkpoint_selection(self, paper_task: str) -> dict:
         """``fine_tune``'s arguments for SCoTD's checkpoint selection: greedy accuracy on the split results are
@@ -337,18 +334,21 @@ class Lab:
         # device the hardware rule resolves are part of the key (they change the generated text)
         dtype = p.teacher_dtype if str(model) == p.teacher else None
         where = placement_of(model, dtype)
-        key = dict(model=model_key(model), task=task, split=p.split(task, split), decoding=decoding,
+        examples = self.examples(paper_task, split)
+        # the model by its place in the run store (never an absolute path) and the examples by their content
+        key = dict(model=model_ref(model, self.root), examples=examples_hash(examples), task=task,
+                   split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
                    # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11
                    **({"space_boundary": True} if demos else {}), precision=where.precision, device=where.device)
-        out = self.root / "evals" / settings_hash("eval", key)
+        out = self.root / "evals" / fingerprint("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
         extra = {"records_path": str(records_path), "run_dir": str(out)}
         if scored.exists():
             return {**json.loads(scored.read_text()), **extra}
-        examples = self.examples(paper_task, split)
+        write_spec(out, "eval", key)
         if records_path.exists() and (out / "summary.json").exists():
             # generated before under another scorer: re-score the stored texts
             stored = json.loads((out / "summary.json").read_text())
@@ -480,11 +480,6 @@ def seed_mean(runs: list[dict], seeds, *, seed: int = 0) -> dict:
             "seeds": list(seeds), "per_seed": [r["accuracy"] for r in runs],
             "records_paths": [r["records_path"] for r in runs], "records_path": None,
             "run_dir": "; ".join(r["run_dir"] for r in runs)}
-
-
-def _slug(name: str) -> str:
-    """A file-name-safe form of a model or teacher name (the Socratic pipeline names runs with it)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
 
 
 def _holds_weights(teacher) -> bool:

@@ -101,6 +101,16 @@ def parse_status(comp: Completion, score: dict) -> str:
     return "ok" if score["marker_found"] else "no_marker"
 
 
+def judged(spec: TaskSpec, rec: dict, example: Example) -> dict:
+    """``rec`` with its verdict against ``example``'s gold: as stored when sampled under that gold, else scored
+    again from its text (the text is the teacher's; only ``gold`` and the verdicts depend on the answer key)."""
+    if rec.get("gold") == example.label:
+        return rec
+    score = spec.score(rec["text"], example)
+    return {**rec, "gold": example.label, "correct": score["strict_correct"],
+            "correct_flexible": score["flexible_correct"], "judged_again": True}
+
+
 def _record(spec: TaskSpec, it: _Item, j: int, comp: Completion, teacher_id: str, sdict: dict) -> dict:
     text = safe_text(comp.text)
     score = spec.score(text, it.example)

@@ -718,7 +718,8 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                              f"same settings, pick another output_dir, or pass resume=False to start over")
         if resume and result_path.exists() and (final_dir / STUDENT_FILE).exists():
             saved = json.loads(result_path.read_text(encoding="utf-8"))
-            saved["model_dir"] = Path(saved["model_dir"])
+            # the model is always this run's final/: a result.json copied or moved with the run names an old place
+            saved["model_dir"] = final_dir
             return FineTuneResult(**saved)
     last = _complete_checkpoint(ckpt_dir, state.is_main_process) if resume and ckpt_dir.is_dir() else None
     if state.is_main_process:

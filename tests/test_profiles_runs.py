@@ -1,6 +1,7 @@
 """Profiles and runs that can be trusted: one set of training names, per-task defaults, run keys that
 change with every setting that shapes a run, re-scoring without regenerating, honest comparisons."""
 import json
+from pathlib import Path
 
 import pytest
 from transformers import TrainingArguments
@@ -286,6 +287,73 @@ def test_a_scorer_change_rescores_stored_generations(fakes, monkeypatch):
     assert (again["accuracy"], again["run_dir"]) == (first["accuracy"], first["run_dir"])
 
 
+def _answer_a(monkeypatch):
+    """Students that always answer (a); a generate of None afterwards proves nothing is generated again."""
+    def fake_generate(model, tok, prompts, config, **kw):
+        return [[Generation(text=" So the answer is: (a)", token_ids=[1], logprobs=[0.0], finish_reason="stop",
+                            prompt_tokens=1) for _ in range(config.n)] for _ in prompts]
+
+    monkeypatch.setattr(evaluation, "generate", fake_generate)
+    monkeypatch.setattr(Lab, "_load", lambda self, model, dtype=None: (None, None))
+
+
+def _golds_all_a(monkeypatch):
+    """Correct the answer key: every gold becomes (a), as a user's fixed data file would."""
+    import dataclasses
+
+    examples = Lab.examples
+    monkeypatch.setattr(Lab, "examples", lambda self, task, split=None: [
+        dataclasses.replace(e, label="(a)") for e in examples(self, task, split)])
+
+
+def test_a_corrected_answer_key_is_a_new_evaluation_never_the_old_number(fakes, monkeypatch):
+    """Reliability 28.1: the evaluation key held no hash of the examples, so flipped golds served the old score."""
+    _answer_a(monkeypatch)
+    lab = Lab("smoke")
+    student = lab.student("commonsense_qa")
+    first = lab.accuracy(student, "commonsense_qa")
+    _golds_all_a(monkeypatch)
+    fixed = lab.accuracy(student, "commonsense_qa")
+    assert fixed["run_dir"] != first["run_dir"] and fixed["accuracy"] == 1.0 != first["accuracy"]
+    spec = json.loads((Path(fixed["run_dir"]) / "spec.json").read_text())
+    assert spec["kind"] == "eval" and spec["spec"]["model"].startswith("run:students/")   # a place, not a path
+
+
+def test_corpus_verdicts_follow_a_corrected_answer_key_and_the_student_retrains(fakes, monkeypatch):
+    """Reliability 28.2: records kept the verdict of the gold they were sampled under, and the student's key
+    did not change, so the old student was served."""
+    teachers, trained = fakes
+    lab = Lab("smoke")
+    before = lab.corpus("commonsense_qa")
+    student = lab.student("commonsense_qa")
+    asked = _asked(teachers)
+    _golds_all_a(monkeypatch)
+    after = lab.corpus("commonsense_qa")
+    assert _asked(teachers) == asked                                   # the texts are reused, not sampled again
+    assert [r["correct"] for r in after] == [r["answer"] == "(a)" for r in after] != [r["correct"] for r in before]
+    assert lab.student("commonsense_qa") != student and len(trained) == 2
+
+
+def test_a_moved_runs_directory_serves_every_run_from_its_new_place(fakes, monkeypatch, tmp_path):
+    """Reliability 28.6 / runs-are-data: keys held absolute paths; after a move every evaluation looked for
+    the old student and the Lab returned a student path in the old directory."""
+    import shutil
+
+    teachers, trained = fakes
+    _answer_a(monkeypatch)
+    lab = Lab("smoke")
+    first = lab.accuracy(lab.student("commonsense_qa"), "commonsense_qa")
+    moved = tmp_path.parent / (tmp_path.name + "-moved")
+    shutil.move(str(tmp_path), moved)
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(moved))
+    monkeypatch.setattr(evaluation, "generate", None)               # evaluating again would fail
+    lab = Lab("smoke")
+    student = lab.student("commonsense_qa")
+    assert student.is_relative_to(moved) and student.is_dir() and len(trained) == 1
+    again = lab.accuracy(student, "commonsense_qa")
+    assert again["accuracy"] == first["accuracy"] and again["run_dir"].startswith(str(moved))
+
+
 def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):
     """Before, the Lab wrote its own result.json over fine_tune's, and resuming fine_tune then crashed."""
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
@@ -294,11 +362,20 @@ def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):
     run = model_dir.parent
     saved = json.loads((run / "result.json").read_text())
     assert saved["steps"] == 1 and "losses" in saved                  # fine_tune's own schema
-    assert json.loads((run / experiments.STUDENT_RUN_FILE).read_text())["model_dir"] == str(model_dir)
+    assert json.loads((run / experiments.STUDENT_RUN_FILE).read_text())["model_dir"] == "final"   # run-relative
+    assert model_dir == run / "final"
     instances = lab.instances("commonsense_qa", training="label_only")
     again = training.fine_tune(lab.profile.student, instances, output_dir=run, method="full",
                                config=lab.train_config(), seed=0)
     assert again.steps == 1 and again.model_dir == model_dir
+    # moved with its result.json (which names the old place), the run answers with its new final/
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.move(str(run), moved)
+    resumed = training.fine_tune(lab.profile.student, instances, output_dir=moved, method="full",
+                                 config=lab.train_config(), seed=0)
+    assert resumed.steps == 1 and resumed.model_dir == moved / "final"
 
 
 # --- the papers' designs, at the Lab level -----------------------------------------------------------

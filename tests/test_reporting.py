@@ -1,7 +1,7 @@
 import pytest
 
 from scotd_kit import paper
-from scotd_kit.experiments import settings_hash
+from scotd_kit.runs import fingerprint
 from scotd_kit.profiles import PROFILES, get_profile
 from scotd_kit.report import Cell, cells_frame, markdown_table
 from scotd_kit.reproduce import run_notebook
@@ -34,10 +34,10 @@ def test_profiles_and_overrides():
         get_profile("huge")
 
 
-def test_settings_hash_is_stable_and_sensitive():
-    a = settings_hash("student", {"n": 30, "tasks": ["x"]})
-    assert a == settings_hash("student", {"tasks": ["x"], "n": 30})
-    assert a != settings_hash("student", {"n": 5, "tasks": ["x"]})
+def test_the_run_fingerprint_is_stable_and_sensitive():
+    a = fingerprint("student", {"n": 30, "tasks": ["x"]})
+    assert a == fingerprint("student", {"tasks": ["x"], "n": 30})
+    assert a != fingerprint("student", {"n": 5, "tasks": ["x"]})
 
 
 def test_secrets_are_never_notebook_parameters(tmp_path):

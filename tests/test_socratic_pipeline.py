@@ -41,3 +41,26 @@ def test_run_is_cached_and_keeps_every_step(runs):
     # the training data of the cached students is recorded beside them
     done = [json.loads(p.read_text()) for p in runs.rglob("done.json")]
     assert {d["settings"]["role"] for d in done} == {"qg", "qa"}
+
+
+def test_socratic_runs_follow_their_data_and_settings(runs, monkeypatch):
+    """Reliability 28.3: students and evaluations were not keyed by their data (a corrected answer key was
+    served the old students and golds), and teacher decompositions were keyed by the teacher's name alone, so
+    another budget read the first one's records with its own ("asked 12" when 6 were asked)."""
+    import dataclasses
+
+    first = SocraticLab("smoke").run("demo_socratic", "unified")
+    students = sorted(runs.rglob("done.json"))
+    examples = SocraticLab.examples
+    monkeypatch.setattr(SocraticLab, "examples", lambda self, task, split=None: [
+        dataclasses.replace(e, label="7") for e in examples(self, task, split)])
+    fixed = SocraticLab("smoke").run("demo_socratic", "unified")
+    assert len(sorted(runs.rglob("done.json"))) == len(students) + 1           # retrained on the new golds
+    assert {r["gold"] for r in fixed["records"]} == {"7"} != {r["gold"] for r in first["records"]}
+    monkeypatch.setattr(SocraticLab, "examples", examples)
+    for budget in (24, 12):
+        lab = SocraticLab("smoke", teacher="tiny-gpt2", teacher_max_new_tokens=budget)
+        _, report = lab.decompositions("demo_socratic", "teacher")
+        assert report["asked"] == 6
+    specs = [json.loads(p.read_text()) for p in runs.rglob("spec.json")]
+    assert sorted(s["spec"]["max_new_tokens"] for s in specs if s["kind"] == "socratic-decompositions") == [12, 24]

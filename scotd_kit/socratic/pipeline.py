@@ -13,8 +13,10 @@ from pathlib import Path
 
 from ..hardware import choose
 from ..models import placement
-from ..experiments import Lab, _slug, load_any, settings_hash, teacher_from_spec
+from ..experiments import Lab, load_any, teacher_from_spec
 from ..io import DataError, write_json, write_jsonl
+from ..exemplars import exemplars_hash as demos_hash
+from ..runs import examples_hash, fingerprint, instances_hash, model_ref, write_spec
 from ..tasks import get_task, load_split
 from . import decompositions as dec
 from . import instances as inst
@@ -96,10 +98,16 @@ class SocraticLab:
             raise ValueError(f"source must be one of {dec.SOURCES}, not {source!r}")
         if not self.s.teacher:
             raise ValueError("no teacher: set SocraticLab(..., teacher='<model name | openai:<model>>')")
-        path = self.root / "corpora" / _slug(self.s.teacher) / f"{get_task(task).name}.jsonl"
+        # keyed by everything that shapes a sample: another budget or seed never tops up (or mixes into) this one
+        spec = dict(teacher=self.s.teacher, task=get_task(task).name, max_new_tokens=self.s.teacher_max_new_tokens,
+                    seed=self.s.seed, temperature=0.0, demos=demos_hash(dec.teacher_demos(task)))
+        run_dir = self.root / "corpora" / fingerprint("socratic-decompositions", spec)
+        if not (run_dir / "spec.json").exists():
+            write_spec(run_dir, "socratic-decompositions", spec)
+        path = run_dir / f"{get_task(task).name}.jsonl"
         dec.sample_teacher_decompositions(task, train, teacher_from_spec(self.s.teacher), corpus_path=path,
                                           n=self.s.teacher_n, max_new_tokens=self.s.teacher_max_new_tokens,
-                                          seed=self.s.seed)
+                                          seed=self.s.seed, temperature=spec["temperature"])
         kept, report = dec.read_teacher_decompositions(path, train, n=self.s.teacher_n)
         return kept, report.as_dict()
 
@@ -135,23 +143,23 @@ class SocraticLab:
                     real_limit=s.real_limit, seed=s.seed, format=FORMAT_VERSION,
                     teacher=(s.teacher, s.teacher_n) if source == "teacher" else None)
         roles = ("qg", "qa") if kind == "iterative" else ("student",)
-        out, data = {}, None
+        out, data = {}, self.instances(task, kind, source)
         for role in roles:
-            key = {**base, "role": role}
-            run_dir = self.root / "students" / settings_hash("socratic-student", key)
+            key = {**base, "role": role, "data": instances_hash(data[role])}   # a changed answer key retrains
+            run_dir = self.root / "students" / fingerprint("socratic-student", key)
             done = run_dir / "done.json"
-            if done.exists():
-                out[role] = Path(json.loads(done.read_text())["model_dir"])
+            if done.exists() and (run_dir / "final").is_dir():
+                out[role] = run_dir / "final"      # fine_tune's model is always there: no stored path to go stale
                 continue
-            data = data or self.instances(task, kind, source)
             config = TrainConfig.small(max_steps=steps, num_train_epochs=s.train_epochs,
                                        per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate,
                                        max_length=max_length, warmup_steps=min(10, max(0, steps // 10)),
                                        save_steps=max(steps, 50) if steps > 0 else 500,
                                        precision=s.precision)
             result = fine_tune(size, data[role], output_dir=run_dir, method=s.method, config=config, seed=s.seed)
-            write_json(done, {"model_dir": str(result.model_dir), "settings": key, "instances": len(data[role])})
-            out[role] = Path(result.model_dir)
+            write_spec(run_dir, "socratic-student", key)
+            write_json(done, {"model_dir": "final", "settings": key, "instances": len(data[role])})
+            out[role] = run_dir / "final"
         return out
 
     # --- evaluation ------------------------------------------------------------------------------
@@ -174,7 +182,10 @@ class SocraticLab:
         else:
             models = self.students(task, kind, source=source, size=size)
         spec = get_task(task)
-        key = dict(models={k: str(v) for k, v in models.items()}, task=spec.name, split=spec.eval_split,
+        examples = self.examples(task)
+        # the students by their place in the run store (never an absolute path), the examples by their content
+        key = dict(models={k: model_ref(v, self.root) for k, v in models.items()}, examples=examples_hash(examples),
+                   task=spec.name, split=spec.eval_split,
                    limit=s.eval_limit, real_limit=s.real_limit, loop=self.loop_config().__dict__,
                    answer_tokens=s.answer_max_new_tokens, seed=s.seed)
         where = placement(None, role="evaluation")           # precision and device change the generated text
@@ -182,15 +193,16 @@ class SocraticLab:
         if kind != "iterative":      # their records keep evaluate()'s strict reading: a scorer change is a new run
             from ..evaluation import SCORER_VERSION
             key["scorer"] = SCORER_VERSION
-        out = self.root / "evals" / settings_hash("socratic-eval", key)
+        out = self.root / "evals" / fingerprint("socratic-eval", key)
         if (out / "summary.json").exists():
             return self._read(out)
-        examples = self.examples(task)
+        write_spec(out, "socratic-eval", key)
         records = (self._iterative(models, examples, spec) if kind == "iterative"
                    else self._generated(models["student"], examples, spec, kind))
         write_jsonl(out / "records.jsonl", records)
+        sizes = ({"qg": qg_size or size, "qa": qa_size or size} if kind == "iterative" else {"student": size})
         write_json(out / "summary.json", {**summary(records, seed=s.seed), "settings": key, "kind": kind,
-                                          "source": source})
+                                          "source": source, "sizes": sizes})
         return self._read(out)
 
     def _iterative(self, models: dict, examples: list, spec) -> list[dict]:

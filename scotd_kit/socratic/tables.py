@@ -51,7 +51,7 @@ def stored_rows(stored: list[dict]) -> dict:
     out = {}
     for r in stored:
         st = r["settings"]
-        sizes = {role: _model_of(m) for role, m in st["models"].items()}
+        sizes = r.get("sizes") or {role: _model_of(m) for role, m in st["models"].items()}
         size = (f"QG {sizes['qg']} / QA {sizes['qa']}" if len(set(sizes.values())) > 1
                 else next(iter(sizes.values())))
         source = r.get("source") if r["kind"] in ("unified", "iterative") else None
@@ -60,6 +60,7 @@ def stored_rows(stored: list[dict]) -> dict:
 
 
 def _model_of(model_dir: str) -> str:
+    """The model size of a student named by its directory (evaluations stored before they recorded sizes)."""
     import json
     from pathlib import Path
 
