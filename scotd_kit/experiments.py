@@ -27,7 +27,7 @@ from pathlib import Path
 from .io import write_json
 from .paths import runs_root
 from .profiles import Profile, differences_from_paper, get_profile
-from .runs import examples_hash, fingerprint, instances_hash, model_ref, write_spec
+from .runs import SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec
 from .tasks import get_task, load_split
 
 SETTINGS = ("few_shot", "full")
@@ -281,7 +281,7 @@ class Lab:
                    data=instances_hash(instances), corpora=[self.corpus_key(t, training, setting) for t in tasks])
         out = self.root / "students" / fingerprint("student", key)
         done = out / STUDENT_RUN_FILE
-        if done.exists() and (out / "final").is_dir():
+        if checked(out):                # sealed and intact (a corrupt run is set aside and trained again)
             return out / "final"        # fine_tune's model is always there: no stored path to go stale
         self.release()          # nothing else in memory while a student trains
         select = self._checkpoint_selection(tasks[0]) if p.select_checkpoint else {}
@@ -295,6 +295,7 @@ class Lab:
         write_json(done, {"model_dir": "final", "key": key, "cell": cell, "instances": len(instances),
                           "profile": p.name, "checkpoints": checkpoints,
                           "best_checkpoint": result.best_checkpoint, "best_accuracy": result.best_metric})
+        seal(out, SPEC_FILE, STUDENT_RUN_FILE, "final")
         return out / "final"
 
     def _checkpoint_selection(self, paper_task: str) -> dict:
@@ -346,20 +347,21 @@ class Lab:
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
         extra = {"records_path": str(records_path), "run_dir": str(out)}
-        if scored.exists():
-            return {**json.loads(scored.read_text()), **extra}
-        write_spec(out, "eval", key)
-        if records_path.exists() and (out / "summary.json").exists():
+        if checked(out):            # sealed and intact (a corrupt run is set aside and made again)
+            if scored.exists():
+                return {**json.loads(scored.read_text()), **extra}
             # generated before under another scorer: re-score the stored texts
             stored = json.loads((out / "summary.json").read_text())
             result = evaluation.rescore(task, examples, [r for _, r in read_jsonl(records_path)],
                                         stored["decoding"], seed=p.seed)
         else:
+            write_spec(out, "eval", key)
             model_obj, tok = self._load(model, dtype)
             result = evaluation.evaluate(model_obj, tok, task, examples, decoding=decoding, k=p.sc_k,
                                          temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
                                          demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)
         write_json(scored, result.summary())
+        seal(out, SPEC_FILE, "records.jsonl", "summary.json", scored.name)
         return {**result.summary(), **extra}
 
     def _load(self, model: str | Path, dtype: str | None = None):

@@ -55,3 +55,96 @@ def write_spec(run_dir: str | Path, kind: str, spec: dict) -> None:
     """``spec.json`` in ``run_dir``: the kind and the spec its name is the fingerprint of."""
     plain = json.loads(json.dumps(spec, sort_keys=True, default=str))
     write_json(Path(run_dir) / SPEC_FILE, {"kind": kind, "fingerprint": fingerprint(kind, spec), "spec": plain})
+
+
+# --- a finished run is sealed, and checked before it is served ---------------------------------------
+
+CHECKSUMS = "checksums.json"
+_verified: dict[str, int] = {}      # run dir -> mtime of its seal, checked once per process
+
+
+class CorruptRun(RuntimeError):
+    """A run directory whose files do not match its seal (cut, edited, or missing); the message names them."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(run_dir: Path, names) -> list[Path]:
+    out = []
+    for name in names:
+        p = run_dir / name
+        out += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    return out
+
+
+def seal(run_dir: str | Path, *names: str) -> None:
+    """Record the size and sha256 of each named file (every file under a named folder) in ``checksums.json``:
+    the run is finished, and :func:`verify` will serve it only as it is now."""
+    run_dir = Path(run_dir)
+    sums = {p.relative_to(run_dir).as_posix(): [p.stat().st_size, _sha256(p)] for p in _files(run_dir, names)}
+    write_json(run_dir / CHECKSUMS, sums)
+    _verified.pop(str(run_dir), None)
+
+
+def sealed(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / CHECKSUMS).exists()
+
+
+def verify(run_dir: str | Path) -> None:
+    """Raise :class:`CorruptRun` naming each file that is missing, cut or changed since :func:`seal`."""
+    run_dir = Path(run_dir)
+    seal_path = run_dir / CHECKSUMS
+    try:
+        stamp = seal_path.stat().st_mtime_ns
+        if _verified.get(str(run_dir)) == stamp:
+            return
+        sums = json.loads(seal_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CorruptRun(f"{seal_path}: unreadable seal ({type(e).__name__}: {e})") from e
+    bad = []
+    for name, (size, digest) in sums.items():
+        p = run_dir / name
+        if not p.is_file():
+            bad.append(f"{p}: missing")
+        elif p.stat().st_size != size:
+            bad.append(f"{p}: {p.stat().st_size} bytes, sealed with {size}")
+        elif _sha256(p) != digest:
+            bad.append(f"{p}: content changed since the run finished")
+    if bad:
+        raise CorruptRun("; ".join(bad))
+    _verified[str(run_dir)] = stamp
+
+
+def set_aside(run_dir: str | Path, why: str) -> Path:
+    """Move a run that cannot be served to ``<dir>.corrupt-<n>`` (kept for a look, never read again) and warn
+    naming it and why; the caller then makes the run again in its place."""
+    import warnings
+
+    run_dir = Path(run_dir)
+    n = 1
+    while (aside := run_dir.with_name(f"{run_dir.name}.corrupt-{n}")).exists():
+        n += 1
+    run_dir.rename(aside)
+    _verified.pop(str(run_dir), None)
+    warnings.warn(f"{run_dir} is set aside as {aside.name} and made again: {why}", stacklevel=3)
+    return aside
+
+
+def checked(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a finished run that may be served: sealed and intact. A corrupt one is set
+    aside (:func:`set_aside`) and False returned; an unsealed one (unfinished, or stored before runs were
+    sealed) is left for the caller to judge."""
+    if not sealed(run_dir):
+        return False
+    try:
+        verify(run_dir)
+    except CorruptRun as e:
+        set_aside(run_dir, str(e))
+        return False
+    return True

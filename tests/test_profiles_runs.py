@@ -234,6 +234,7 @@ def fakes(monkeypatch, tmp_path):
         trained.append(output_dir)
         final = output_dir / "final"
         final.mkdir(parents=True)
+        (final / "model.safetensors").write_bytes(b"weights of a student")
         return training.FineTuneResult(model_dir=final, method=method, steps=1, losses=[], tokens=0,
                                        train_seconds=0.0, tokens_per_second=0.0)
 
@@ -352,6 +353,38 @@ def test_a_moved_runs_directory_serves_every_run_from_its_new_place(fakes, monke
     assert student.is_relative_to(moved) and student.is_dir() and len(trained) == 1
     again = lab.accuracy(student, "commonsense_qa")
     assert again["accuracy"] == first["accuracy"] and again["run_dir"].startswith(str(moved))
+
+
+@pytest.mark.parametrize("damage", ["zeroed weights", "cut lab.json", "edited accuracy", "cut records"])
+def test_a_damaged_run_is_set_aside_and_made_again_never_served(fakes, monkeypatch, damage):
+    """Reliability 28.5: an edited accuracy or zeroed weights were served silently; a cut lab.json or summary
+    failed every rerun with a bare JSONDecodeError; a cut records.jsonl whose scored summary was missing (as
+    after a scorer upgrade) was re-scored into a permanent summary of part of the examples."""
+    teachers, trained = fakes
+    _answer_a(monkeypatch)
+    lab = Lab("smoke")
+    student = lab.student("commonsense_qa")
+    first = lab.accuracy(student, "commonsense_qa")
+    run = Path(first["run_dir"])
+    if damage == "zeroed weights":
+        weights = student / "model.safetensors"
+        weights.write_bytes(bytes(len(weights.read_bytes())))
+    elif damage == "cut lab.json":
+        lab_json = student.parent / experiments.STUDENT_RUN_FILE
+        lab_json.write_text(lab_json.read_text()[:20])
+    elif damage == "edited accuracy":
+        scored = next(run.glob("summary-*.json"))
+        scored.write_text(scored.read_text().replace('"accuracy": ', '"accuracy": 0.99 + 0 * ', 1))
+    else:
+        next(run.glob("summary-*.json")).unlink()
+        records = run / "records.jsonl"
+        records.write_text("".join(records.read_text().splitlines(keepends=True)[:2]))
+    with pytest.warns(UserWarning, match="set aside .* made again"):
+        again = Lab("smoke").accuracy(Lab("smoke").student("commonsense_qa"), "commonsense_qa")
+    assert again["accuracy"] == first["accuracy"] and again["n"] == first["n"]
+    assert len(trained) == (2 if damage in ("zeroed weights", "cut lab.json") else 1)
+    assert any(p.name.startswith(run.name + ".corrupt-") or p.name.startswith(student.parent.name + ".corrupt-")
+               for p in run.parent.parent.rglob("*.corrupt-1"))
 
 
 def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):

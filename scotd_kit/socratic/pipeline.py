@@ -16,7 +16,7 @@ from ..models import placement
 from ..experiments import Lab, load_any, teacher_from_spec
 from ..io import DataError, write_json, write_jsonl
 from ..exemplars import exemplars_hash as demos_hash
-from ..runs import examples_hash, fingerprint, instances_hash, model_ref, write_spec
+from ..runs import SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec
 from ..tasks import get_task, load_split
 from . import decompositions as dec
 from . import instances as inst
@@ -148,7 +148,7 @@ class SocraticLab:
             key = {**base, "role": role, "data": instances_hash(data[role])}   # a changed answer key retrains
             run_dir = self.root / "students" / fingerprint("socratic-student", key)
             done = run_dir / "done.json"
-            if done.exists() and (run_dir / "final").is_dir():
+            if checked(run_dir):          # sealed and intact (a corrupt run is set aside and trained again)
                 out[role] = run_dir / "final"      # fine_tune's model is always there: no stored path to go stale
                 continue
             config = TrainConfig.small(max_steps=steps, num_train_epochs=s.train_epochs,
@@ -159,6 +159,7 @@ class SocraticLab:
             result = fine_tune(size, data[role], output_dir=run_dir, method=s.method, config=config, seed=s.seed)
             write_spec(run_dir, "socratic-student", key)
             write_json(done, {"model_dir": "final", "settings": key, "instances": len(data[role])})
+            seal(run_dir, SPEC_FILE, "done.json", "final")
             out[role] = run_dir / "final"
         return out
 
@@ -194,7 +195,7 @@ class SocraticLab:
             from ..evaluation import SCORER_VERSION
             key["scorer"] = SCORER_VERSION
         out = self.root / "evals" / fingerprint("socratic-eval", key)
-        if (out / "summary.json").exists():
+        if checked(out):                  # sealed and intact (a corrupt run is set aside and made again)
             return self._read(out)
         write_spec(out, "socratic-eval", key)
         records = (self._iterative(models, examples, spec) if kind == "iterative"
@@ -203,6 +204,7 @@ class SocraticLab:
         sizes = ({"qg": qg_size or size, "qa": qa_size or size} if kind == "iterative" else {"student": size})
         write_json(out / "summary.json", {**summary(records, seed=s.seed), "settings": key, "kind": kind,
                                           "source": source, "sizes": sizes})
+        seal(out, SPEC_FILE, "records.jsonl", "summary.json")
         return self._read(out)
 
     def _iterative(self, models: dict, examples: list, spec) -> list[dict]:
@@ -221,7 +223,7 @@ class SocraticLab:
 
     def stored_runs(self) -> list[dict]:
         """Every evaluation stored under this profile's runs (tables can be rebuilt from them alone)."""
-        return [self._read(p.parent) for p in sorted((self.root / "evals").glob("*/summary.json"))]
+        return [self._read(p.parent) for p in sorted((self.root / "evals").glob("*/summary.json")) if checked(p.parent)]
 
     @staticmethod
     def _read(out: Path) -> dict:
