@@ -341,7 +341,7 @@ class Lab:
                    split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
-                   # few-shot prompts end at a token boundary (generate(space_boundary=True)) since issue 11
+                   # few-shot prompts end at a token boundary (generate(space_boundary=True)): another text
                    **({"space_boundary": True} if demos else {}), precision=where.precision, device=where.device)
         out = self.root / "evals" / fingerprint("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
