@@ -103,7 +103,7 @@ def _reproduce(args) -> int:
         return _error("reproduce", e)
     print(f"summary: {summary.summary_path}")
     for run in summary.failed:
-        print(f"FAILED {run.name}: {run.error} (executed copy: {run.executed})")
+        print(f"FAILED {run.name}: {run.error}" + (f" (executed copy: {run.executed})" if run.executed else ""))
     return 1 if summary.failed else 0
 
 

@@ -44,6 +44,8 @@ from typing import Any, Sequence
 from . import answers
 from .generation import GenerationConfig, generate
 from .io import read_jsonl, write_json, write_jsonl
+from .journal import Journal
+from .runs import writer_lock
 from .prompts import few_shot_block, student_input
 from .tasks import Example, TaskSpec, get_task
 
@@ -51,6 +53,10 @@ DECODINGS = ("greedy", "self_consistency")
 STOP = ("\n\n",)
 # bump when reading or voting changes: cached results are keyed by it and re-scored from their texts
 SCORER_VERSION = "4-scotd-split"
+# an evaluation with an out_dir decodes in parts of about this many sequences, each written as it finishes
+# (what a kill can lose); large enough that the decode slots stay full across most of a part
+CHUNK_ROWS = 512
+PROGRESS_FILE = "progress.jsonl"
 
 
 @dataclass
@@ -181,22 +187,63 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
                               top_k=top_k, n=k if sc else 1, stop=STOP, seed=seed,
                               logprobs=False)   # scoring reads texts only
     prefix = demo_prefix(demos, cot) if demos else ""
-    prompts = [student_input(ex.question) for ex in examples]
-    gens = generate(model, tokenizer, prompts, config, prefix=prefix,
-                    seeds=[example_seed(seed, ex.id) for ex in examples], batch_size=batch_size,
-                    progress=progress, space_boundary=bool(demos)) if examples else []
-    records = [score_example(spec, ex, prompt, [g.text for g in samples], [g.finish_reason for g in samples],
-                             read_bare=demos is not None and not cot, drop_malformed=drop_malformed)
-               for ex, prompt, samples in zip(examples, prompts, gens)]
     settings = dict(decoding=decoding, k=config.n, temperature=config.temperature if sc else None,
                     top_k=top_k if sc else None, max_new_tokens=max_new_tokens, stop=list(STOP),
                     drop_malformed=drop_malformed, cot=cot, n_demos=len(demos or ()), prefix=prefix,
                     space_boundary=bool(demos),
                     batch_size=batch_size, model=_model_name(model), scorer=SCORER_VERSION)
-    result = summarize(spec.name, records, settings, seed)
-    if out_dir is not None:
-        result.save(out_dir)
-    return result
+
+    def decode(part: list[Example]) -> list[dict]:
+        gens = generate(model, tokenizer, [student_input(ex.question) for ex in part], config, prefix=prefix,
+                        seeds=[example_seed(seed, ex.id) for ex in part], batch_size=batch_size,
+                        progress=progress and out_dir is None, space_boundary=bool(demos))
+        return [{"id": str(ex.id), "prompt": student_input(ex.question), "texts": [g.text for g in samples],
+                 "finish_reasons": [g.finish_reason for g in samples]} for ex, samples in zip(part, gens)]
+
+    if out_dir is None:
+        generated = decode(examples) if examples else []
+    else:
+        with writer_lock(out_dir):         # one evaluation writes an out_dir at a time
+            journal = Journal(Path(out_dir) / PROGRESS_FILE, {**settings, "seed": seed})
+            generated = _decode_as_it_goes(decode, examples, journal, rows_per_example=config.n if sc else 1,
+                                           progress=progress)
+            result = _scored(spec, examples, generated, settings, seed, read_bare=demos is not None and not cot,
+                             drop_malformed=drop_malformed)
+            result.save(out_dir)
+            journal.remove()
+        return result
+    return _scored(spec, examples, generated, settings, seed, read_bare=demos is not None and not cot,
+                   drop_malformed=drop_malformed)
+
+
+def _scored(spec: TaskSpec, examples: list[Example], generated: list[dict], settings: dict, seed: int, *,
+            read_bare: bool, drop_malformed: bool) -> EvalResult:
+    records = [score_example(spec, ex, g["prompt"], g["texts"], g["finish_reasons"], read_bare=read_bare,
+                             drop_malformed=drop_malformed) for ex, g in zip(examples, generated)]
+    return summarize(spec.name, records, settings, seed)
+
+
+def _decode_as_it_goes(decode, examples: list[Example], journal: Journal, *, rows_per_example: int,
+                       progress: bool) -> list[dict]:
+    """``decode(examples)`` in parts of about ``CHUNK_ROWS`` sequences, each part's texts written to ``journal``
+    as it finishes; texts a killed run wrote for the same example and prompt are taken, not decoded again.
+    Sampling seeds come from example ids and greedy rows do not depend on their batch mates, so the texts
+    are those of one uninterrupted call."""
+    from tqdm.auto import tqdm
+
+    done = journal.done()
+    have = {str(ex.id): done[str(ex.id)] for ex in examples
+            if str(ex.id) in done and done[str(ex.id)]["prompt"] == student_input(ex.question)}
+    todo = [ex for ex in examples if str(ex.id) not in have]
+    per_part = max(1, CHUNK_ROWS // rows_per_example)
+    with tqdm(total=len(examples), initial=len(examples) - len(todo), desc="evaluate", unit="example",
+              disable=not progress) as bar:
+        for start in range(0, len(todo), per_part):
+            part = decode(todo[start:start + per_part])
+            journal.append(part)
+            have.update((g["id"], g) for g in part)
+            bar.update(len(part))
+    return [have[str(ex.id)] for ex in examples]
 
 
 def score_example(spec: TaskSpec, ex: Example, prompt: str, texts: Sequence[str], finish_reasons: Sequence[str],

@@ -148,6 +148,12 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:     # a full disk says "[Errno 28]" and nothing of where: name the file
+        Path(tmp).unlink(missing_ok=True)
+        if str(path) in str(e):
+            raise
+        raise OSError(e.errno, f"writing {path} failed ({e.strerror or e}); the previous {path.name}, if any, "
+                               f"is unchanged") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

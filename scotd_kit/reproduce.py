@@ -354,14 +354,34 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
     if executed.exists() and executed.resolve() == Path(path).resolve():
         raise ValueError(f"{executed} is the notebook itself; the executed copy would overwrite it")
     executed.parent.mkdir(parents=True, exist_ok=True)
+    # papermill rewrites its output after every cell: it writes beside the executed copy, which is replaced
+    # only by a whole notebook (a full disk must not leave half a notebook where the last good one was)
+    partial = executed.with_name(f".{executed.name}.partial")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(path), str(executed), parameters=params, kernel_name=kernel,
+        papermill.execute_notebook(str(path), str(partial), parameters=params, kernel_name=kernel,
                                    cwd=str(cwd or Path.cwd()), progress_bar=False, extra_arguments=KERNEL_ARGUMENTS)
-        return NotebookRun(path.stem, True, time.perf_counter() - start, str(executed))
+        ok, error = True, ""
     except Exception as e:  # report and carry on with the other notebooks
-        return NotebookRun(path.stem, False, time.perf_counter() - start, str(executed),
-                           f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500])
+        ok, error = False, f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:500]
+    seconds = time.perf_counter() - start
+    if not keep_whole(partial, executed):
+        return NotebookRun(path.stem, False, seconds, "", "; ".join(filter(None, [
+            error, f"the executed copy {executed} could not be written whole; none is kept"])))
+    return NotebookRun(path.stem, ok, seconds, str(executed), error)
+
+
+def keep_whole(partial: Path, executed: Path) -> bool:
+    """Move ``partial`` onto ``executed`` if it is a whole notebook; otherwise remove both (an older executed
+    copy would pass for this run's) and say False."""
+    try:
+        json.loads(partial.read_text(encoding="utf-8"))["cells"]
+        os.replace(partial, executed)
+        return True
+    except (OSError, ValueError, KeyError, TypeError):
+        partial.unlink(missing_ok=True)
+        executed.unlink(missing_ok=True)
+        return False
 
 
 def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir: str | Path = "figures",
@@ -397,7 +417,7 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
             set_aside_cells(out, path.stem)
             run = run_notebook(path, profile, out, executed, passed[path.stem], kernel=kernel, cwd=cwd)
             summary.runs.append(run)
-            status = "ok" if run.ok else f"FAILED ({run.error}); see {run.executed}"
+            status = "ok" if run.ok else f"FAILED ({run.error})" + (f"; see {run.executed}" if run.executed else "")
             bar.write(f"{path.stem}: {status} in {run.seconds:.0f}s")
         if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
             summary.claims_seconds = write_claims(summary)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .io import write_json
 
@@ -148,3 +151,34 @@ def checked(run_dir: str | Path) -> bool:
         set_aside(run_dir, str(e))
         return False
     return True
+
+
+# --- one writer per run directory --------------------------------------------------------------------
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def writer_lock(run_dir: str | Path, *, enabled: bool = True) -> Iterator[None]:
+    """Hold ``run_dir/.lock`` while a run writes there: a second process making the same run waits for the
+    first (saying so on stderr), then finds its result instead of writing over it. The lock is the OS's
+    (filelock): a writer that dies releases it. ``enabled=False`` (other ranks of one distributed run) is a
+    no-op."""
+    if not enabled:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"{run_dir} is being written by another process; waiting for it to finish "
+              f"(lock file {run_dir / LOCK_FILE})", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -55,6 +55,7 @@ from typing import Any, Callable, Sequence
 from transformers import TrainingArguments   # TrainConfig extends it, as TRL's configs do
 
 from .io import DataError, atomic_write_text, write_json
+from .runs import writer_lock
 
 METHODS = ("full", "lora", "qlora")
 STUDENT_FILE = "scotd_student.json"   # beside a saved model: how to load it back (base, method)
@@ -705,8 +706,15 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                       f"(SCoTD did the same); the reported number is then optimistic -- select on another split "
                       f"to avoid it", UserWarning, stacklevel=2)
     out = Path(output_dir)
-    ckpt_dir, final_dir = out / "checkpoints", out / "final"
     state = PartialState(cpu=config.cpu_only())   # the same process group Trainer will use
+    # one writer per output dir: a second fine_tune there waits, then finds the first one's result
+    with writer_lock(out, enabled=state.is_main_process):
+        return _fine_tune(model_name_or_path, instances, out, state, method, config, eval_fn, resume, seed, callbacks)
+
+
+def _fine_tune(model_name_or_path, instances, out: Path, state, method: str, config: TrainConfig, eval_fn,
+               resume: bool, seed: int, callbacks) -> FineTuneResult:
+    ckpt_dir, final_dir = out / "checkpoints", out / "final"
     manifest = _fingerprint(model_name_or_path, method, config, seed, instances)
     manifest_path, result_path, losses_path = out / "run.json", out / "result.json", out / "losses.jsonl"
 

@@ -62,6 +62,40 @@ def train(out: str) -> None:
     training.fine_tune("tiny-gpt2", insts, output_dir=out, config=cfg, seed=5)
 
 
+def train_held(out: str, gate: str) -> None:
+    """``train``, holding still at its second step until ``gate/go`` exists (``gate/training`` says it got
+    there); prints the result's steps and tokens."""
+    import time
+    from pathlib import Path
+
+    from scotd_kit import training
+
+    class Hold:
+        def __getattr__(self, name):
+            return (lambda *a, **k: None) if name.startswith("on_") else super().__getattribute__(name)
+
+        def on_step_begin(self, args, state, control, **kw):
+            if state.global_step == 1:
+                (Path(gate) / "training").touch()
+                deadline = time.monotonic() + 120
+                while not (Path(gate) / "go").exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+    insts, cfg = instances(), train_config()
+    _ready()
+    res = training.fine_tune("tiny-gpt2", insts, output_dir=out, config=cfg, seed=5, callbacks=[Hold()])
+    print(json.dumps({"steps": res.steps, "tokens": res.tokens}), flush=True)
+
+
+def train_and_report(out: str) -> None:
+    from scotd_kit import training
+
+    insts, cfg = instances(), train_config()
+    _ready()
+    res = training.fine_tune("tiny-gpt2", insts, output_dir=out, config=cfg, seed=5)
+    print(json.dumps({"steps": res.steps, "tokens": res.tokens}), flush=True)
+
+
 def reproduce(notebooks_dir: str, out: str, executed: str) -> None:
     from pathlib import Path
 
@@ -72,5 +106,5 @@ def reproduce(notebooks_dir: str, out: str, executed: str) -> None:
 
 
 if __name__ == "__main__":
-    {"sample": sample, "sample_size_limited": sample_size_limited, "train": train,
-     "reproduce": reproduce}[sys.argv[1]](*sys.argv[2:])
+    {"sample": sample, "sample_size_limited": sample_size_limited, "train": train, "train_held": train_held,
+     "train_and_report": train_and_report, "reproduce": reproduce}[sys.argv[1]](*sys.argv[2:])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..generation import GenerationConfig, PromptCache, generate
 from . import formats
@@ -81,8 +81,13 @@ def _after_qa(trace: Trace, sub_question: str, gen) -> None:
 
 
 def solve_iterative(qg, qa, questions: Sequence[str], config: LoopConfig = LoopConfig(), *, batch_size: int = 16,
-                    progress: bool = False) -> list[Trace]:
-    """Traces of ``questions``, in order; ``qg`` / ``qa`` are ``(model, tokenizer)`` pairs."""
+                    progress: bool = False, finished: Callable[[list[tuple[int, Trace]]], None] | None = None
+                    ) -> list[Trace]:
+    """Traces of ``questions``, in order; ``qg`` / ``qa`` are ``(model, tokenizer)`` pairs.
+
+    ``finished([(i, trace), ...])`` is called with the problems each round ends (to write them as they go);
+    decoding is greedy and a row does not depend on its batch mates, so a problem's trace is the same
+    whichever problems share its rounds (a resumed run solves only the rest)."""
     from tqdm.auto import tqdm
 
     if batch_size < 1:
@@ -105,6 +110,9 @@ def solve_iterative(qg, qa, questions: Sequence[str], config: LoopConfig = LoopC
                                 qa_cfg, batch_size=len(asked), prompt_cache=qa_cache)
                 for (i, q), g in zip(asked, gens):
                     _after_qa(traces[i], q, g[0])
+            still = {i for i, _ in asked}
+            if finished is not None:
+                finished([(i, traces[i]) for i in active if i not in still])
             bar.update(len(active) - len(asked))
             active = [i for i, _ in asked]
     finally:

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 from ..hardware import choose
 from ..models import placement
 from ..experiments import Lab, load_any, teacher_from_spec
 from ..io import DataError, write_json, write_jsonl
+from ..journal import Journal
 from ..exemplars import exemplars_hash as demos_hash
-from ..runs import SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec
+from ..runs import (SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec,
+                    writer_lock)
 from ..tasks import get_task, load_split
 from . import decompositions as dec
 from . import instances as inst
-from .loop import LoopConfig, solve_iterative
+from .loop import LoopConfig, Trace, solve_iterative
 from .scoring import score_generated, score_trace, summary
 from .settings import differences_from_paper, socratic_settings
 
@@ -197,28 +200,44 @@ class SocraticLab:
         out = self.root / "evals" / fingerprint("socratic-eval", key)
         if checked(out):                  # sealed and intact (a corrupt run is set aside and made again)
             return self._read(out)
-        write_spec(out, "socratic-eval", key)
-        records = (self._iterative(models, examples, spec) if kind == "iterative"
-                   else self._generated(models["student"], examples, spec, kind))
-        write_jsonl(out / "records.jsonl", records)
-        sizes = ({"qg": qg_size or size, "qa": qa_size or size} if kind == "iterative" else {"student": size})
-        write_json(out / "summary.json", {**summary(records, seed=s.seed), "settings": key, "kind": kind,
-                                          "source": source, "sizes": sizes})
-        seal(out, SPEC_FILE, "records.jsonl", "summary.json")
+        with writer_lock(out):
+            if checked(out):              # made by another process while this one waited
+                return self._read(out)
+            write_spec(out, "socratic-eval", key)
+            records = (self._iterative(models, examples, spec, Journal(out / "progress.jsonl", key))
+                       if kind == "iterative" else self._generated(models["student"], examples, spec, kind, out))
+            write_jsonl(out / "records.jsonl", records)
+            sizes = ({"qg": qg_size or size, "qa": qa_size or size} if kind == "iterative" else {"student": size})
+            write_json(out / "summary.json", {**summary(records, seed=s.seed), "settings": key, "kind": kind,
+                                              "source": source, "sizes": sizes})
+            seal(out, SPEC_FILE, "records.jsonl", "summary.json")
+            (out / "progress.jsonl").unlink(missing_ok=True)
         return self._read(out)
 
-    def _iterative(self, models: dict, examples: list, spec) -> list[dict]:
-        traces = solve_iterative(load_any(str(models["qg"])), load_any(str(models["qa"])),
-                                 [ex.question for ex in examples], self.loop_config(),
-                                 batch_size=self.s.decode_batch_size, progress=True)
-        return [score_trace(spec, ex, t) for ex, t in zip(examples, traces)]
+    def _iterative(self, models: dict, examples: list, spec, journal: Journal) -> list[dict]:
+        """The loop's traces, each written as its problem ends; a rerun after a kill solves only the rest."""
+        done = journal.done()
+        traces = {str(ex.id): Trace(**{k: v for k, v in done[str(ex.id)].items() if k != "id"})
+                  for ex in examples if str(ex.id) in done and done[str(ex.id)]["question"] == ex.question}
+        todo = [ex for ex in examples if str(ex.id) not in traces]
+        if todo:
+            def finished(ended):
+                journal.append([{"id": str(todo[i].id), **asdict(t)} for i, t in ended])
 
-    def _generated(self, model_dir: Path, examples: list, spec, kind: str) -> list[dict]:
+            for ex, t in zip(todo, solve_iterative(load_any(str(models["qg"])), load_any(str(models["qa"])),
+                                                   [ex.question for ex in todo], self.loop_config(),
+                                                   batch_size=self.s.decode_batch_size, progress=True,
+                                                   finished=finished)):
+                traces[str(ex.id)] = t
+        return [score_trace(spec, ex, traces[str(ex.id)]) for ex in examples]
+
+    def _generated(self, model_dir: Path, examples: list, spec, kind: str, out: Path) -> list[dict]:
         from ..evaluation import evaluate
 
         model, tok = load_any(str(model_dir))
+        # evaluate() writes its texts as it goes under generation/ (and resumes from them)
         result = evaluate(model, tok, spec, examples, max_new_tokens=self.s.answer_max_new_tokens,
-                          batch_size=self.s.decode_batch_size, seed=self.s.seed)
+                          batch_size=self.s.decode_batch_size, seed=self.s.seed, out_dir=out / "generation")
         return [score_generated(r, unified=kind == "unified") for r in result.records]
 
     def stored_runs(self) -> list[dict]:
