@@ -174,6 +174,10 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
     as in :func:`scotd_kit.generation.generate`: an example's k samples share its prefill and fill
     slots as they open, greedy examples are scheduled longest first. Greedy results do not depend on it; sampled ones do
     not depend on it nor on which other examples are evaluated (seeds come from example ids).
+
+    ``out_dir``: the result is saved there (``records.jsonl``, ``summary.json``); while it runs, each part of
+    about ``CHUNK_ROWS`` sequences is written to ``progress.jsonl`` as it finishes, and a rerun after a kill
+    decodes only what is missing (the same texts as one uninterrupted run). One ``out_dir`` serves one model.
     """
     spec = get_task(task)
     if decoding not in DECODINGS:
@@ -200,20 +204,19 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
         return [{"id": str(ex.id), "prompt": student_input(ex.question), "texts": [g.text for g in samples],
                  "finish_reasons": [g.finish_reason for g in samples]} for ex, samples in zip(part, gens)]
 
+    read_bare = demos is not None and not cot
     if out_dir is None:
-        generated = decode(examples) if examples else []
-    else:
-        with writer_lock(out_dir):         # one evaluation writes an out_dir at a time
-            journal = Journal(Path(out_dir) / PROGRESS_FILE, {**settings, "seed": seed})
-            generated = _decode_as_it_goes(decode, examples, journal, rows_per_example=config.n if sc else 1,
-                                           progress=progress)
-            result = _scored(spec, examples, generated, settings, seed, read_bare=demos is not None and not cot,
-                             drop_malformed=drop_malformed)
-            result.save(out_dir)
-            journal.remove()
-        return result
-    return _scored(spec, examples, generated, settings, seed, read_bare=demos is not None and not cot,
-                   drop_malformed=drop_malformed)
+        return _scored(spec, examples, decode(examples) if examples else [], settings, seed, read_bare=read_bare,
+                       drop_malformed=drop_malformed)
+    with writer_lock(out_dir):         # one evaluation writes an out_dir at a time
+        # the decode-slot count changes no text: a rerun with another one still resumes
+        journal = Journal(Path(out_dir) / PROGRESS_FILE, {**settings, "batch_size": None, "seed": seed})
+        generated = _decode_as_it_goes(decode, examples, journal, rows_per_example=config.n if sc else 1,
+                                       progress=progress)
+        result = _scored(spec, examples, generated, settings, seed, read_bare=read_bare, drop_malformed=drop_malformed)
+        result.save(out_dir)
+        journal.remove()
+    return result
 
 
 def _scored(spec: TaskSpec, examples: list[Example], generated: list[dict], settings: dict, seed: int, *,
