@@ -422,6 +422,9 @@ def reproduce(profile: str = "demo", select: list[str] | None = None, output_dir
         if claims if claims is not None else (not select and suite != "socratic" and profile in ("smoke", "demo")):
             summary.claims_seconds = write_claims(summary)
             summary.claims_made = True
+            if progress:
+                bar.write(f"claims: {summary.claims_seconds:.0f}s (what their students printed: "
+                          f"{summary.output_dir / 'claims.log'})")
     write_summary(summary)
     write_record(summary, passed)
     return summary
@@ -453,8 +456,12 @@ def write_claims(summary: Summary) -> float:
     from .experiments import Lab
 
     start = time.perf_counter()
+    log = summary.output_dir / "claims.log"
     try:
-        claims_mod.write(Lab(summary.profile, **summary.overrides), summary.output_dir)
+        # students trained for a claim print progress bars and losses: they go to claims.log, as a notebook's go to
+        # its executed copy, and the command's own output stays one line per step
+        with open(log, "w", encoding="utf-8") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+            claims_mod.write(Lab(summary.profile, **summary.overrides), summary.output_dir)
     except Exception as e:  # the notebooks' results stand; the summary says why the claims are missing
         atomic_write_text(summary.output_dir / "claims.md", f"Claims could not be computed: {type(e).__name__}: {e}\n")
     return time.perf_counter() - start

@@ -170,6 +170,26 @@ def test_the_command_keeps_bitsandbytes_kernel_lookup_quiet():
     assert "publisher trust" not in out.stderr and "kernels-community" not in out.stderr, out.stderr
 
 
+def test_what_the_claims_students_print_goes_to_claims_log(tmp_path, monkeypatch, capfd):
+    """The claims step trains students in the command's own process: their progress bars and loss lines went to
+    the user's terminal under the notebooks' one-line results (a cold demo's log). They go to claims.log."""
+    import sys
+
+    from scotd_kit import claims
+
+    def noisy(lab, out):
+        print("{'loss': '5.477'}")
+        print("training 10/200", file=sys.stderr)
+        (out / "claims.md").write_text("| claim |\n")
+
+    monkeypatch.setattr(claims, "write", noisy)
+    summary = rep.Summary("smoke", tmp_path)
+    rep.write_claims(summary)
+    said = capfd.readouterr()
+    assert "loss" not in said.out + said.err and "training" not in said.out + said.err
+    assert "'loss'" in (tmp_path / "claims.log").read_text() and "training 10/200" in (tmp_path / "claims.log").read_text()
+
+
 def test_help_shows_the_profiles_with_what_they_need_examples_and_defaults(capsys):
     for argv in (["--help"], ["reproduce", "--help"]):
         with pytest.raises(SystemExit):
