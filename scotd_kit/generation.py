@@ -892,24 +892,41 @@ def uniforms(seeds: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
     return _srl(z, 11).double() * (2.0 ** -53)
 
 
+# On the CPU a full-vocabulary sampler works through the rows a few at a time, its temporaries (about 8 bytes a
+# vocabulary entry a row) within this many bytes, so they stay in the core's cache and in memory malloc keeps.
+# Measured on 300 rows of SmolLM2's 49,152-token vocabulary, 2 threads, AMD EPYC (AVX2 and AVX-512 alike): all
+# rows at once 158-208 ms a step, 1 MiB slices (two rows) 31-34 ms, with the same picks.
+SAMPLER_SLICE_BYTES = 1 << 20
+
+
 def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: torch.Tensor) -> torch.Tensor:
     """One token per row: temperature, then top-k, then top-p (HF's order), then the inverse CDF at
-    the row's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t]."""
-    V = logits.shape[-1]
-    # select before scaling: dividing by a positive temperature keeps the order, and the full
-    # vocabulary is then not copied once more every step
+    the row's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t].
+    Rows are independent: how they are sliced changes no pick."""
+    R, V = logits.shape
     if 0 < top_k < V:
+        # select before scaling: dividing by a positive temperature keeps the order, and the full
+        # vocabulary is then not copied once more every step
         vals, idx = logits.topk(top_k, dim=-1)            # sorted, largest first
-    elif top_p < 1:
+        return idx.gather(1, _pick(vals, temperature, top_p, u)[:, None])[:, 0]
+    rows = R if logits.device.type != "cpu" else max(1, SAMPLER_SLICE_BYTES // (8 * V))
+    return torch.cat([_pick_full(logits[i:i + rows], temperature, top_p, u[i:i + rows]) for i in range(0, R, rows)])
+
+
+def _pick_full(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+    if top_p < 1:
         vals, idx = logits.sort(dim=-1, descending=True)
-    else:
-        vals, idx = logits, None
+        return idx.gather(1, _pick(vals, temperature, top_p, u)[:, None])[:, 0]
+    return _pick(logits, temperature, top_p, u)
+
+
+def _pick(vals: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+    """Positions into ``vals`` (sorted, largest first, whenever ``top_p`` < 1) drawn by the inverse CDF."""
     probs = (vals.float() / temperature).softmax(dim=-1)
     if top_p < 1:
         # keep a token while the mass of the tokens above it is < top_p (HF's rule); the top one always
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)
-    pick = inverse_cdf(probs, u.to(probs.device, torch.float64))
-    return pick if idx is None else idx.gather(1, pick[:, None])[:, 0]
+    return inverse_cdf(probs, u.to(probs.device, torch.float64))
 
 
 _BLOCK = 256
@@ -928,7 +945,7 @@ def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True)[:, 0]
         return _positive(probs, pick.clamp_(max=V - 1))
     nb = -(-V // _BLOCK)
-    padded = torch.nn.functional.pad(probs, (0, nb * _BLOCK - V)).view(R, nb, _BLOCK)
+    padded = (probs if V == nb * _BLOCK else torch.nn.functional.pad(probs, (0, nb * _BLOCK - V))).view(R, nb, _BLOCK)
     block = padded.sum(dim=-1, dtype=torch.float64)                          # (R, nb)
     cdf_b = block.cumsum(dim=-1)
     target = u * cdf_b[:, -1]

@@ -284,6 +284,25 @@ def test_sampler_frequencies_follow_the_distribution():
     assert set(sample_rows(logits, 1.0, 0, 0.7, gens(4000, 2)).tolist()) == {0, 1}
 
 
+def test_the_cpu_sampler_picks_the_same_tokens_however_its_rows_are_sliced(monkeypatch):
+    """The CPU sampler works through a full vocabulary a few rows at a time (its temporaries stay in cache);
+    rows are independent, so the slices change no pick, in any of the sampler's paths."""
+    from scotd_kit import generation as G
+
+    torch.manual_seed(0)
+    logits = torch.randn(37, 5000) * 3
+    u = gens(37, 3)
+    paths = [(0.3, 0, 1.0), (1.0, 0, 1.0), (0.7, 50, 1.0), (1.0, 0, 0.9), (0.7, 40, 0.8)]
+    whole = {}
+    monkeypatch.setattr(G, "SAMPLER_SLICE_BYTES", 1 << 40)
+    for args in paths:
+        whole[args] = sample_rows(logits, *args, u)
+    for size in (1, 8 * 5000 * 3, 8 * 5000 * 16):          # one row, three rows, sixteen rows a slice
+        monkeypatch.setattr(G, "SAMPLER_SLICE_BYTES", size)
+        for args in paths:
+            assert torch.equal(sample_rows(logits, *args, u), whole[args]), (size, args)
+
+
 def test_empty_inputs():
     model, tok = load_model("tiny-gpt2")
     assert generate(model, tok, [], GenerationConfig()) == []
