@@ -707,8 +707,10 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                       f"to avoid it", UserWarning, stacklevel=2)
     out = Path(output_dir)
     state = PartialState(cpu=config.cpu_only())   # the same process group Trainer will use
-    # one writer per output dir: a second fine_tune there waits, then finds the first one's result
-    with writer_lock(out, enabled=state.is_main_process):
+    # one writer per output dir: a second fine_tune there waits, then finds the first one's result. One process of
+    # a launched run takes the lock (on the CPU PartialState may call every rank the main one; RANK does not)
+    main = state.is_main_process and int(os.environ.get("RANK", "0")) == 0
+    with writer_lock(out, enabled=main):
         return _fine_tune(model_name_or_path, instances, out, state, method, config, eval_fn, resume, seed, callbacks)
 
 
