@@ -177,7 +177,8 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
 
     ``out_dir``: the result is saved there (``records.jsonl``, ``summary.json``); while it runs, each part of
     about ``CHUNK_ROWS`` sequences is written to ``progress.jsonl`` as it finishes, and a rerun after a kill
-    decodes only what is missing (the same texts as one uninterrupted run). One ``out_dir`` serves one model.
+    decodes only what is missing (the same texts as one uninterrupted run in fp32; in bf16 the rows a matmul
+    shares move a few sampled texts, as the decode-slot count does). One ``out_dir`` serves one model.
     """
     spec = get_task(task)
     if decoding not in DECODINGS:
