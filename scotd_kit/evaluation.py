@@ -199,11 +199,12 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
                     batch_size=batch_size, model=_model_name(model), scorer=SCORER_VERSION)
 
     def decode(part: list[Example]) -> list[dict]:
-        gens = generate(model, tokenizer, [student_input(ex.question) for ex in part], config, prefix=prefix,
+        prompts = [student_input(ex.question) for ex in part]
+        gens = generate(model, tokenizer, prompts, config, prefix=prefix,
                         seeds=[example_seed(seed, ex.id) for ex in part], batch_size=batch_size,
                         progress=progress and out_dir is None, space_boundary=bool(demos))
-        return [{"id": str(ex.id), "prompt": student_input(ex.question), "texts": [g.text for g in samples],
-                 "finish_reasons": [g.finish_reason for g in samples]} for ex, samples in zip(part, gens)]
+        return [{"id": str(ex.id), "prompt": prompt, "texts": [g.text for g in samples],
+                 "finish_reasons": [g.finish_reason for g in samples]} for ex, prompt, samples in zip(part, prompts, gens)]
 
     read_bare = demos is not None and not cot
     if out_dir is None:
