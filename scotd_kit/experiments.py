@@ -346,7 +346,7 @@ class Lab:
         out = self.root / "evals" / fingerprint("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
-        extra = {"records_path": str(records_path), "run_dir": str(out)}
+        extra = {"records_path": str(records_path), "run_dir": str(out), **self.runs_behind(model)}
         if checked(out):            # sealed and intact (a corrupt run is set aside and made again)
             if scored.exists():
                 return {**json.loads(scored.read_text()), **extra}
@@ -363,6 +363,18 @@ class Lab:
         write_json(scored, result.summary())
         seal(out, SPEC_FILE, "records.jsonl", "summary.json", scored.name)
         return {**result.summary(), **extra}
+
+    def runs_behind(self, model: str | Path) -> dict:
+        """The student run ``model`` was made by and the corpus runs that student trained on, read from the
+        student's ``spec.json`` (both "" for a model given by name, the corpus "" for gold labels alone)."""
+        ref = model_ref(model, self.root)
+        if not ref.startswith("run:students/"):
+            return {"student_run": "", "corpus_run": ""}
+        student = self.root / Path(ref.removeprefix("run:")).parent         # students/<key>/final -> students/<key>
+        stored = student / SPEC_FILE
+        spec = json.loads(stored.read_text(encoding="utf-8"))["spec"] if stored.exists() else {}
+        corpora = [str(self.root / "corpora" / key) for key in dict.fromkeys(spec.get("corpora") or []) if key]
+        return {"student_run": str(student), "corpus_run": "; ".join(corpora)}
 
     def _load(self, model: str | Path, dtype: str | None = None):
         """The model (``dtype``: a precision request, None for the hardware rule's), placed by the rule
@@ -432,6 +444,7 @@ class Lab:
         return Cell(notebook, table, row, column, 100 * r["accuracy"], paper, p.name, task_run, r["n"],
                     100 * r["ci95"][0], 100 * r["ci95"][1], ours_flexible=100 * r["accuracy_flexible"],
                     malformed=100 * r["malformed"] if sc else None, run=r.get("run_dir", ""),
+                    student_run=r.get("student_run", ""), corpus_run=r.get("corpus_run", ""),
                     not_comparable="; ".join(why))
 
 
@@ -465,7 +478,7 @@ def seed_mean(runs: list[dict], seeds, *, seed: int = 0) -> dict:
     examples: each example scores the share of them right on it, and the interval resamples examples.
 
     A student trained from random weights on a few hundred instances moves by ~10 points with its seed
-    alone (docs/demo_design.md, section 6), more than the effect a demo cell is there to show; the mean
+    alone (docs/demo_design.md, "Three seeds"), more than the effect a demo cell is there to show; the mean
     over seeds measures the recipe rather than one draw of it. ``records_paths`` and ``run_dir`` name
     every run behind the mean, ``per_seed`` their own accuracies.
     """
@@ -481,7 +494,9 @@ def seed_mean(runs: list[dict], seeds, *, seed: int = 0) -> dict:
             "malformed": sum(r["malformed"] for r in runs) / len(runs), "n": n, "scores_by_id": strict,
             "seeds": list(seeds), "per_seed": [r["accuracy"] for r in runs],
             "records_paths": [r["records_path"] for r in runs], "records_path": None,
-            "run_dir": "; ".join(r["run_dir"] for r in runs)}
+            "run_dir": "; ".join(r["run_dir"] for r in runs),
+            "student_run": "; ".join(r["student_run"] for r in runs if r.get("student_run")),
+            "corpus_run": "; ".join(dict.fromkeys(c for r in runs for c in (r.get("corpus_run") or "").split("; ") if c))}
 
 
 def _holds_weights(teacher) -> bool:

@@ -33,7 +33,9 @@ class Cell:
     ci_high: float | None = None
     ours_flexible: float | None = None
     malformed: float | None = None   # self-consistency: % of samples without an answer marker
-    run: str = ""                    # the run directory (generations, summary) behind ``ours``
+    run: str = ""                    # the evaluation run(s) behind ``ours`` (generations, summary; "; " between)
+    student_run: str = ""            # the student run(s) that evaluation scored ("" for a model by name)
+    corpus_run: str = ""             # the teacher corpus run(s) that student trained on ("" when none)
     not_comparable: str = ""         # why the settings are not the paper's ("" when they are)
     unavailable: str = ""            # why the cell could not be made under these settings
 
@@ -68,7 +70,7 @@ def cells_frame(cells):
     import pandas as pd
 
     cols = ["notebook", "table", "row", "column", "task_run", "ours", "ours_flexible", "ci_low", "ci_high", "n",
-            "malformed", "paper", "diff", "profile", "note", "run"]
+            "malformed", "paper", "diff", "profile", "note", "run", "student_run", "corpus_run"]
     return pd.DataFrame([c.as_row() for c in cells], columns=cols)
 
 

@@ -134,3 +134,72 @@ def test_fig6_students_trained_with_demonstrations(smoke_run):
             decoding, cell = _made_by(c)
             assert cell["demonstrations"] is True and decoding["n_demos"] > 0
             assert decoding["cot"] == (not c["row"].startswith("label-only"))
+
+
+def _paths(field) -> list:
+    from pathlib import Path
+
+    return [Path(p) for p in str(field).split("; ") if p and p != "nan"]
+
+
+def test_every_row_names_the_corpus_student_and_evaluation_runs_behind_it(smoke_run):
+    """A table row names the runs that made it, each holding the spec its directory is named by."""
+    from scotd_kit.runs import fingerprint
+
+    summary = pd.read_csv(smoke_run.output_dir / "summary.csv")
+    measured = summary[summary.ours.notna() & summary.run.notna()]
+    specs = {}
+    for _, row in measured.iterrows():
+        named = {kind: _paths(row[col]) for kind, col in (("eval", "run"), ("student", "student_run"),
+                                                         ("corpus", "corpus_run"))}
+        for kind, dirs in named.items():
+            for d in dirs:
+                stored = json.loads((d / "spec.json").read_text())
+                assert fingerprint(stored["kind"], stored["spec"]) == d.name, d     # the name is the spec's key
+                specs[d] = stored
+        scored = {ref for d in named["eval"] for ref in _models(specs[d])}
+        students = {f"run:{d.parent.name}/{d.name}/final" for d in named["student"]}
+        assert scored == students or not any(r.startswith("run:students/") for r in scored), row.to_dict()
+        trained_on = {k for d in named["student"] for k in specs[d]["spec"].get("corpora") or [] if k}
+        assert trained_on == {d.name for d in named["corpus"] if specs[d]["kind"] == "corpus"}, row.to_dict()
+    with_students = measured[measured.student_run.notna()]
+    assert len(with_students) > len(measured) / 2 and with_students.corpus_run.notna().any()
+    for d, stored in specs.items():                 # any one setting changed is another run
+        for name, value in stored["spec"].items():
+            changed = {**stored["spec"], name: [value, "changed"]}
+            assert fingerprint(stored["kind"], changed) != d.name, (d, name)
+
+
+def _models(stored: dict) -> set:
+    spec = stored["spec"]
+    return set(spec["models"].values()) if "models" in spec else {spec["model"]}
+
+
+def test_a_moved_runs_directory_reruns_the_smoke_profile_without_making_anything(smoke_run, tmp_path):
+    """Runs are keyed by content, never by path: after a move, ``reproduce`` serves every run from its new
+    place (nothing trained, sampled or evaluated again) and reports the same numbers."""
+    import shutil
+
+    runs = smoke_run.output_dir.parent.parent / "runs"      # SCOTD_RUNS_DIR (<root>/figures/smoke beside it)
+    moved = tmp_path / "moved" / "runs"
+    shutil.copytree(runs, moved)
+    away = runs.with_name("runs-away")
+    runs.rename(away)                              # the old place is gone while the moved runs serve
+    before = {p: p.stat().st_mtime_ns for p in moved.rglob("*") if p.is_file()}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCOTD_RUNS_DIR", str(moved))
+    try:
+        again = reproduce("smoke", output_dir=tmp_path / "figures", executed_dir=tmp_path / "executed",
+                          progress=False)
+    finally:
+        mp.undo()
+        away.rename(runs)
+    assert not again.failed, [f"{r.name}: {r.error}" for r in again.failed]
+    assert {p: p.stat().st_mtime_ns for p in moved.rglob("*") if p.is_file()} == before
+    old, new = (pd.read_csv(d / "summary.csv") for d in (smoke_run.output_dir, again.output_dir))
+    keys = ["notebook", "table", "row", "column"]
+    assert len(old) == len(new)
+    cols = keys + ["ours", "ours_flexible", "ci_low", "ci_high", "n"]
+    pd.testing.assert_frame_equal(old.sort_values(keys)[cols].reset_index(drop=True),
+                                  new.sort_values(keys)[cols].reset_index(drop=True))
+    assert all(str(moved) in r for r in new.run.dropna())

@@ -101,10 +101,8 @@ class SocraticLab:
             raise ValueError(f"source must be one of {dec.SOURCES}, not {source!r}")
         if not self.s.teacher:
             raise ValueError("no teacher: set SocraticLab(..., teacher='<model name | openai:<model>>')")
-        # keyed by everything that shapes a sample: another budget or seed never tops up (or mixes into) this one
-        spec = dict(teacher=self.s.teacher, task=get_task(task).name, max_new_tokens=self.s.teacher_max_new_tokens,
-                    seed=self.s.seed, temperature=0.0, demos=demos_hash(dec.teacher_demos(task)))
-        run_dir = self.root / "corpora" / fingerprint("socratic-decompositions", spec)
+        spec = self._decompositions_spec(task)
+        run_dir = self._decompositions_dir(spec)
         if not (run_dir / "spec.json").exists():
             write_spec(run_dir, "socratic-decompositions", spec)
         path = run_dir / f"{get_task(task).name}.jsonl"
@@ -113,6 +111,14 @@ class SocraticLab:
                                           seed=self.s.seed, temperature=spec["temperature"])
         kept, report = dec.read_teacher_decompositions(path, train, n=self.s.teacher_n)
         return kept, report.as_dict()
+
+    def _decompositions_spec(self, task: str) -> dict:
+        # keyed by everything that shapes a sample: another budget or seed never tops up (or mixes into) this one
+        return dict(teacher=self.s.teacher, task=get_task(task).name, max_new_tokens=self.s.teacher_max_new_tokens,
+                    seed=self.s.seed, temperature=0.0, demos=demos_hash(dec.teacher_demos(task)))
+
+    def _decompositions_dir(self, spec: dict) -> Path:
+        return self.root / "corpora" / fingerprint("socratic-decompositions", spec)
 
     def instances(self, task: str, kind: str, source: str = "gold") -> dict[str, list[dict]]:
         """Training instances per role: ``{"student": ...}`` or, for ``iterative``, ``{"qg", "qa"}``."""
@@ -198,11 +204,12 @@ class SocraticLab:
             from ..evaluation import SCORER_VERSION
             key["scorer"] = SCORER_VERSION
         out = self.root / "evals" / fingerprint("socratic-eval", key)
+        behind = self._runs_behind(out, models, task, source if kind in ("unified", "iterative") else "gold")
         if checked(out):                  # sealed and intact (a corrupt run is set aside and made again)
-            return self._read(out)
+            return {**self._read(out), **behind}
         with writer_lock(out):
             if checked(out):              # made by another process while this one waited
-                return self._read(out)
+                return {**self._read(out), **behind}
             write_spec(out, "socratic-eval", key)
             records = (self._iterative(models, examples, spec, Journal(out / "progress.jsonl", key))
                        if kind == "iterative" else self._generated(models["student"], examples, spec, kind, out))
@@ -212,7 +219,14 @@ class SocraticLab:
                                               "source": source, "sizes": sizes})
             seal(out, SPEC_FILE, "records.jsonl", "summary.json")
             (out / "progress.jsonl").unlink(missing_ok=True)
-        return self._read(out)
+        return {**self._read(out), **behind}
+
+    def _runs_behind(self, out: Path, models: dict, task: str, source: str) -> dict:
+        """The evaluation run, the student runs it scores and the teacher's decompositions they trained on
+        (none for gold decompositions or labels: those come with the task's data)."""
+        corpus = self._decompositions_dir(self._decompositions_spec(task)) if source == "teacher" else ""
+        students = "; ".join(str(Path(m).parent) for m in dict.fromkeys(models.values()))
+        return {"run_dir": str(out), "student_run": students, "corpus_run": str(corpus)}
 
     def _iterative(self, models: dict, examples: list, spec, journal: Journal) -> list[dict]:
         """The loop's traces, each written as its problem ends; a rerun after a kill solves only the rest."""

@@ -12,6 +12,12 @@ def label(kind: str, source: str | None) -> str:
     return LABELS[kind] + (f" ({source})" if source else "")
 
 
+def runs_of(result: dict) -> dict:
+    """A :class:`~scotd_kit.report.Cell`'s run fields from a ``SocraticLab.run`` result: the evaluation run,
+    the student runs it scored and the teacher's decomposition run they trained on ("" for gold ones)."""
+    return {"run": result["run_dir"], "student_run": result["student_run"], "corpus_run": result["corpus_run"]}
+
+
 def _aligned(a: dict, b: dict) -> tuple[list[bool], list[bool]]:
     by_id = {r["id"]: r["correct"] for r in b["records"]}
     ids = [r["id"] for r in a["records"]]
