@@ -356,7 +356,7 @@ def run_notebook(path: Path, profile: str, output_dir: Path, executed_dir: Path,
     executed.parent.mkdir(parents=True, exist_ok=True)
     # papermill rewrites its output after every cell: it writes beside the executed copy, which is replaced
     # only by a whole notebook (a full disk must not leave half a notebook where the last good one was)
-    partial = executed.with_name(f".{executed.name}.partial")
+    partial = executed.with_name(f".{executed.stem}.partial{executed.suffix}")   # papermill wants .ipynb
     start = time.perf_counter()
     try:
         papermill.execute_notebook(str(path), str(partial), parameters=params, kernel_name=kernel,
