@@ -11,7 +11,7 @@ handed to the Lab, and a one-instance, 4-token corpus warms it up (stop table, k
 the steady-state sampling of the whole pipeline (prompts, decoding, scoring, the corpus on disk).
 
 Why a share of the peak: the engine's speed on this shape is judged against what the same CPU does on
-plain matmuls in the same run, not against a number from another machine (issue 29: target >= 0.40
+plain matmuls in the same run, not against a number from another machine (the target: >= 0.40
 of the fp32 peak on an AVX2-only host, or its stand-in ``ATEN_CPU_CAPABILITY=avx2
 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2`` on an AVX-512 host).
 
@@ -56,7 +56,7 @@ from common import Timer, parse_args, report  # noqa: E402  (common puts the rep
 import torch  # noqa: E402
 
 PAPER_TASK = "commonsense_qa"          # what make demo asks for; the demo profile runs demo_arith for it
-TARGET = 0.40                          # issue 29: share of the measured fp32 matmul peak
+TARGET = 0.40                          # share of the measured fp32 matmul peak
 SQUARE = 2048
 STAND_IN_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 

@@ -1,4 +1,4 @@
-"""Student pilot (issue 11): label-only vs 1-CoT vs N-CoT students on a candidate stand-in task, paired bootstrap.
+"""Student pilot: label-only vs 1-CoT vs N-CoT students on a candidate stand-in task, paired bootstrap.
 
     python benchmarks/student_pilot.py --task mc_change3 --train-n 300 --n-cots 4 --eval-n 200 --steps 300
                                        --student small-llama --out FILE.json

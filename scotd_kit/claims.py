@@ -1,6 +1,6 @@
 """SCoTD's central claims, checked on one profile's runs: ``claims.csv`` and the table on top of ``summary.md``.
 
-Four claims (issue 11), each one row ``claim, ours, ci_low, ci_high, n, holds`` (percentage points):
+Four claims, each one row ``claim, ours, ci_low, ci_high, n, holds`` (percentage points):
 
 1. **teacher signal**: the teacher's few-shot CoT accuracy (greedy, and self-consistency) is above chance
    -- ``holds`` when the 95% bootstrap interval's low end is above chance; the correct-CoT yield of its

@@ -78,7 +78,7 @@ def assets() -> list[dict]:
             row["path"] = str(a.asset(entry))
         except a.AssetError as e:
             row["status"] = "changed" if "differs" in str(e) else "missing"
-            row["fix"] = a._INSTALL_HINT.get(package, "")
+            row["fix"] = a.INSTALL_HINT.get(package, "")
         out.append(row)
     return out
 

@@ -1,4 +1,4 @@
-"""Evaluation (issue 5): greedy or self-consistency decoding, strict and flexible accuracy side by side.
+"""Evaluation: greedy or self-consistency decoding, strict and flexible accuracy side by side.
 
 ``evaluate`` decodes a model on a task's examples with :mod:`scotd_kit.generation`, reads every
 generation with the task's extractor (``TaskSpec.score``), votes when there are several samples,

@@ -143,7 +143,7 @@ PROFILES = {
         train_limit=6, eval_limit=4, n_cots=3, n_grid=(1, 3), n_ablation=4, fractions=(0.5, 1.0), downsample_k=2,
         max_steps=3, per_device_train_batch_size=4, learning_rate=1e-3, max_length=256, student_max_new_tokens=16,
         sc_k=3, multitask=("demo_compare", "demo_arith")),
-    # issue 11 (docs/demo_design.md): the teacher has signal only on the numeric stand-in, with CoTs of ~41 tokens
+    # why (docs/demo_design.md): the teacher has signal only on the numeric stand-in, with CoTs of ~41 tokens
     # (64 new tokens; 48 cut the older 54-token ones); a small random student learns two-step arithmetic from steps
     # (gold CoT 40.5 % vs label-only 5 % on 1,000 instances) and only from the instances the teacher gets right
     # (about a third), so the demo samples at T=0.3 (twice T=0.7's correct CoTs) over 1,400 instances; the
@@ -161,22 +161,22 @@ PROFILES = {
         teacher_max_new_tokens=64, teacher_batch_size=128,
         student="small-llama", student_sizes=("mini-llama", "small-llama"), method="full",
         train_limit=1400, eval_limit=200, task_limits={"imdb": {"train": 24, "eval": 48}, "sst2": {"eval": 100}},
-        # a student trained from random weights moves ~10 points with its seed alone (docs/demo_design.md section 6),
+        # a student trained from random weights moves ~10 points with its seed alone (demo_design.md, "Three seeds"),
         # as much as N=4's lead over N=1: each N point (Fig. 2, claims 3-4) is the mean of three students
         n_cots=4, n_grid=(1, 4), grid_seeds=(0, 1, 2), n_ablation=None, fractions=(0.5, 1.0), downsample_k=2,
         # 200 steps of 32 (SCoTD's batch size): the 6,400 examples of the 400 x 16 before, ~20% faster on this CPU;
-        # N=4 - N=1 on validation, mean of 3 seeds: +6.0 [3.0, 9.0] (400 x 16: +5.2 [2.3, 8.2]; docs section 7)
+        # N=4 - N=1 on validation, mean of 3 seeds: +6.0 [3.0, 9.0] (400 x 16: +5.2 [2.3, 8.2]; docs/demo_design.md)
         max_steps=200, warmup_steps=10, per_device_train_batch_size=32, learning_rate=1e-3, max_length=256,
         # precision: the hardware rule's (bf16 autocast was 1.44x faster per step on an AVX512-BF16 CPU, and many
         # times slower where bf16 is emulated); eager attention: ~20% faster per step than PyTorch's fused SDPA,
         # whose backward is slow for these ~60-token sequences on the CPU
         train_args={"attention": "eager"},
         # self-consistency at T=0.3: the N=4 student's SC minus greedy on validation was +1.5 at T=0.3, +0.5 at
-        # 0.2, -0.5 at 0.5, 0.0 at 0.7; k=10 or 20 did no better (docs/demo_design.md section 5)
+        # 0.2, -0.5 at 0.5, 0.0 at 0.7; k=10 or 20 did no better (docs/demo_design.md, "Self-consistency")
         student_max_new_tokens=80, sc_k=5, sc_temperature=0.3, multitask=("demo_arith",),
         notebook_settings={
             "fig3_data_scaling": {"n_grid": (4,)},                      # label-only and N=4 at 50 % and 100 %
-            # 24 reviews: ~13 epochs; 120 instances: ~5 epochs (batches of 16, as these two ran before)
+            # 24 reviews: ~13 epochs; 120 instances: ~5 epochs, in batches of 16
             "fig5_imdb_contrast": {"max_steps": 20, "warmup_steps": 2, "per_device_train_batch_size": 16},
             "fig6_unseen_task": {"train_limit": 120, "max_steps": 40, "warmup_steps": 4, "per_device_train_batch_size": 16},
             "fig7_downsampling": {"strategies": ("random",)},       # the paper: random is strong

@@ -1,4 +1,4 @@
-"""SCoTD's central claims (issue 11): the paired statistics they rest on, the file they are written to,
+"""SCoTD's central claims: the paired statistics they rest on, the file they are written to,
 and the file produced under the ``smoke`` profile (its values mean nothing there and are not asserted)."""
 import csv
 

@@ -91,7 +91,7 @@ def test_the_summary_says_what_the_demos_figures_cannot_show(tmp_path):
     from scotd_kit.profiles import PROFILES
 
     notes = PROFILES["demo"].notebook_notes
-    assert {"fig4_student_size", "fig5_imdb_contrast", "fig6_unseen_task"} <= set(notes)   # issue 11's three
+    assert {"fig4_student_size", "fig5_imdb_contrast", "fig6_unseen_task"} <= set(notes)   # the three a CPU cannot show
     summary = rep.Summary("demo", tmp_path, suite="scotd",
                           runs=[rep.NotebookRun(n, True, 1.0, "") for n in ("fig4_student_size", "fig2_cots_per_instance")])
     rep.write_summary(summary)

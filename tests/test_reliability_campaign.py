@@ -1,4 +1,4 @@
-"""Issue 13, the campaign: crash anywhere (SIGKILL at seeded random moments) and a flaky teacher.
+"""Reliability (docs/reliability.md), the campaign: crash anywhere (SIGKILL at seeded random moments) and a flaky teacher.
 
 Each test compares a run that was killed and resumed with one that was not.  CI runs a few
 seeded kills; ``SCOTD_TEST_HEAVY=1`` runs many.  Figures go to ``SCOTD_RELIABILITY_REPORT`` (see

@@ -1,4 +1,4 @@
-"""Issue 13, defect 10: the command line explains itself."""
+"""Reliability (docs/reliability.md), defect 10: the command line explains itself."""
 import os
 
 import pytest

@@ -1,4 +1,4 @@
-"""Issue 13: regression tests for the corpus and sampling defects (2-6, 8).  Each failed before the fix."""
+"""Reliability (docs/reliability.md): regression tests for the corpus and sampling defects (2-6, 8).  Each failed before the fix."""
 import errno
 import json
 import os

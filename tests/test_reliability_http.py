@@ -1,4 +1,4 @@
-"""Issue 13: the HTTP teacher against the loopback server that behaves like llama.cpp (defects 2, 3, 9, 12-17)."""
+"""Reliability (docs/reliability.md): the HTTP teacher against the loopback server that behaves like llama.cpp (defects 2, 3, 9, 12-17)."""
 import logging
 import threading
 import time

@@ -1,4 +1,4 @@
-"""Issue 13, defect 11: numbers as people and models write them; never an exception, ambiguity is "no answer"."""
+"""Reliability (docs/reliability.md), defect 11: numbers as people and models write them; never an exception, ambiguity is "no answer"."""
 from fractions import Fraction
 
 import pytest

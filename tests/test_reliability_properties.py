@@ -1,4 +1,4 @@
-"""Issue 13, property tests: whatever the input, a clear DataError or a scored "no answer" --
+"""Reliability (docs/reliability.md), property tests: whatever the input, a clear DataError or a scored "no answer" --
 never a bare exception, never silent loss.  ``SCOTD_TEST_HEAVY=1`` tries ten times as many inputs."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Issue 13: the HTTP teacher against a real OpenAI-compatible server (llama-cpp-python's), behind a flag.
+"""Reliability (docs/reliability.md): the HTTP teacher against a real OpenAI-compatible server (llama-cpp-python's), behind a flag.
 
     SCOTD_TEST_REAL_SERVER=1 python -m pytest -q tests/test_reliability_real_server.py
 

@@ -1,4 +1,4 @@
-"""Issue 13: no secret reaches disk.  Every file a run writes -- corpus, ledger, lock, DEBUG logs of
+"""Reliability (docs/reliability.md): no secret reaches disk.  Every file a run writes -- corpus, ledger, lock, DEBUG logs of
 every library, executed notebooks, run configs, checkpoints -- is scanned for the API key and for
 the credentials of a URL."""
 import base64

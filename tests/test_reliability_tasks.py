@@ -1,4 +1,4 @@
-"""Issue 13, defect 7: bad task files give a DataError naming file and line (or load correctly)."""
+"""Reliability (docs/reliability.md), defect 7: bad task files give a DataError naming file and line (or load correctly)."""
 import copy
 import json
 

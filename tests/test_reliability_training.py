@@ -1,4 +1,4 @@
-"""Issue 13, defect 1: a checkpoint cut short by a kill or a full disk never blocks resume."""
+"""Reliability (docs/reliability.md), defect 1: a checkpoint cut short by a kill or a full disk never blocks resume."""
 import json
 import shutil
 

@@ -3,7 +3,7 @@
 They stand in for the papers' datasets in the ``demo`` and ``smoke`` profiles, and are labelled as
 such wherever their numbers appear.  ``demo_compare`` is multiple choice in CSQA's format;
 ``demo_arith`` is two-step arithmetic with a numeric answer (GSM8K's shape, far easier); it reports on
-``test``, its ``validation`` split being where the demo's settings were tuned (issue 11).
+``test``, its ``validation`` split being where the demo's settings were tuned (docs/demo_design.md).
 Each example carries a gold rationale in ``meta["rationale"]`` (SCoTD's target format without the
 answer sentence), which tests and the label-only / gold-CoT baselines can use.
 """
@@ -52,7 +52,7 @@ def _arith(rng: random.Random, i: int, split: str) -> Example:
     mid, end = start + gain, start + gain - loss
     # terse but still one step per sentence: the teacher gets as many right as with "Liam starts with 16
     # cookies. After getting 3 more, ..." (27 % vs 29 % of samples, 43 % coverage either way) in 41 tokens
-    # instead of 54, sampling 1.5x faster (docs/demo_design.md section 5)
+    # instead of 54, sampling 1.5x faster (docs/demo_design.md, "The rationale form")
     rationale = f"{name} has {start} + {gain} = {mid}. After giving away {loss}, {name} has {mid} - {loss} = {end}."
     return Example(id=f"arith-{split}-{i}", question=question, label=str(end), meta={"rationale": rationale})
 
@@ -108,8 +108,7 @@ def _exemplars(task: str, make):
 
 def _pool_exemplars(task: str, make, shots: int = DEMO_SHOTS, group: int = 0):
     """The ``group``-th run of ``shots`` examples of a pool of their own (never a train / validation / test
-    example), with their gold rationales (issue 11: exemplars are not taken from the training or evaluation
-    slice)."""
+    example), with their gold rationales: exemplars never come from the training or evaluation slice."""
     def build() -> list[tuple[str, str, str]]:
         rng = _rng(task, "exemplars", 0)
         pool = [make(rng, i, "exemplars") for i in range(shots * (group + 1))]
@@ -120,7 +119,7 @@ def _pool_exemplars(task: str, make, shots: int = DEMO_SHOTS, group: int = 0):
 def _balanced_exemplars(task: str, make, shots: int = DEMO_SHOTS, labels: tuple = ("(a)", "(b)", "(c)")):
     """``shots`` exemplars from a pool of their own (never a train / validation / test example), their gold
     labels as even as the label set allows, in a shuffled order: a 135M teacher copies the label of
-    unbalanced exemplars (issue 11: "(c)" on 48 of 48 questions after exemplars labelled b, c, c, c)."""
+    unbalanced exemplars ("(c)" on 48 of 48 questions after exemplars labelled b, c, c, c)."""
     def build() -> list[tuple[str, str, str]]:
         rng = _rng(task, "exemplars", 0)
         pool = [make(rng, i, "exemplars") for i in range(16 * shots)]
@@ -141,11 +140,11 @@ TASKS = (
     TaskSpec(name="demo_arith", description="offline demo: two-step arithmetic word problems (numeric answer)",
              answer_type=answers.NUMBER,
              # more training questions than the other stand-ins: the demo's students learn from the ones the
-             # teacher gets right (about a third), so coverage, not N, limits them (docs/demo_design.md section 5)
+             # teacher gets right (about a third), so coverage, not N, limits them (docs/demo_design.md, "Temperature 0.3")
              generate=_generator("demo_arith", _arith, {**SIZES, "train": 2000}), generated_splits=tuple(SIZES),
              eval_split="test",
              # group 3 of the pool's first 8: the teacher's best correct-CoT yield on 80 validation questions
-             # (16.9 % of samples against 11.6-16.6 %; docs/demo_design.md section 5)
+             # (16.9 % of samples against 11.6-16.6 %; docs/demo_design.md, "Exemplars")
              exemplars=_pool_exemplars("demo_arith", _arith, group=3)),
     TaskSpec(name="demo_change", description="offline stand-in: who has the most/fewest after each one gains or "
                                              "loses some (3-way multiple choice; the answer needs computed counts)",
