@@ -337,7 +337,8 @@ class Lab:
         where = placement_of(model, dtype)
         examples = self.examples(paper_task, split)
         # the model by its place in the run store (never an absolute path) and the examples by their content
-        key = dict(model=model_ref(model, self.root), examples=examples_hash(examples), task=task,
+        ref = model_ref(model, self.root)
+        key = dict(model=ref, examples=examples_hash(examples), task=task,
                    split=p.split(task, split), decoding=decoding,
                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
@@ -346,7 +347,7 @@ class Lab:
         out = self.root / "evals" / fingerprint("eval", key)
         scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
         records_path = out / "records.jsonl"
-        extra = {"records_path": str(records_path), "run_dir": str(out), **self.runs_behind(model)}
+        extra = {"records_path": str(records_path), "run_dir": str(out), **self._runs_behind(ref)}
         if checked(out):            # sealed and intact (a corrupt run is set aside and made again)
             if scored.exists():
                 return {**json.loads(scored.read_text()), **extra}
@@ -364,10 +365,10 @@ class Lab:
         seal(out, SPEC_FILE, "records.jsonl", "summary.json", scored.name)
         return {**result.summary(), **extra}
 
-    def runs_behind(self, model: str | Path) -> dict:
-        """The student run ``model`` was made by and the corpus runs that student trained on, read from the
-        student's ``spec.json`` (both "" for a model given by name, the corpus "" for gold labels alone)."""
-        ref = model_ref(model, self.root)
+    def _runs_behind(self, ref: str) -> dict:
+        """The student run a model (by its :func:`~scotd_kit.runs.model_ref`) was made by and the corpus runs that
+        student trained on, read from the student's ``spec.json`` (both "" for a model given by name, the corpus
+        "" for gold labels alone)."""
         if not ref.startswith("run:students/"):
             return {"student_run": "", "corpus_run": ""}
         student = self.root / Path(ref.removeprefix("run:")).parent         # students/<key>/final -> students/<key>

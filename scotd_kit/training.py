@@ -707,11 +707,17 @@ def fine_tune(model_name_or_path, instances: Sequence[dict], *, output_dir: str 
                       f"to avoid it", UserWarning, stacklevel=2)
     out = Path(output_dir)
     state = PartialState(cpu=config.cpu_only())   # the same process group Trainer will use
-    # one writer per output dir: a second fine_tune there waits, then finds the first one's result. One process of
-    # a launched run takes the lock (on the CPU PartialState may call every rank the main one; RANK does not)
-    main = state.is_main_process and int(os.environ.get("RANK", "0")) == 0
-    with writer_lock(out, enabled=main):
+    # one writer per output dir: a second fine_tune there waits, then finds the first one's result; one process of
+    # a launched run takes the lock
+    with writer_lock(out, enabled=state.is_main_process and launched(state)[0] == 0):
         return _fine_tune(model_name_or_path, instances, out, state, method, config, eval_fn, resume, seed, callbacks)
+
+
+def launched(state) -> tuple[int, int]:
+    """(rank, world size) of this process: PartialState's, or the launcher's ``RANK`` / ``WORLD_SIZE`` where they
+    say more -- on the CPU PartialState may see one process under a launcher and call every rank the main one."""
+    return (max(state.process_index, int(os.environ.get("RANK", "0"))),
+            max(state.num_processes, int(os.environ.get("WORLD_SIZE", "1"))))
 
 
 def _fine_tune(model_name_or_path, instances, out: Path, state, method: str, config: TrainConfig, eval_fn,
@@ -747,8 +753,7 @@ def _fine_tune(model_name_or_path, instances, out: Path, state, method: str, con
     state.wait_for_everyone()
 
     model, tokenizer = _load_for_training(model_name_or_path, method, config, seed)
-    # under a launcher PartialState may still say 1 process here (CPU); the launcher's WORLD_SIZE does not
-    world = max(state.num_processes, int(os.environ.get("WORLD_SIZE", "1")))
+    world = launched(state)[1]
     if method == "full" and world == 1 and not (config.deepspeed or config.fsdp):
         sparse_tied_embedding_grad(model)
     if config.attention:
