@@ -3,11 +3,11 @@
     python benchmarks/demo_shape_bench.py [--quick] [--out FILE.json] [--profile-steps]
 
 What runs: exactly the teacher corpus ``make demo`` samples, on a slice of it --
-``Lab("demo", runs_dir=<fresh temp dir>, train_limit=K).corpus("commonsense_qa")`` (the demo maps the
+``stages.corpus(stages.settings("demo", train_limit=K), "commonsense_qa")`` in a fresh runs directory (the demo maps the
 task to ``demo_arith``: its 4-shot prompt, N=4, T=0.3, 64 new tokens at most, stop at the blank line,
 128 instances per teacher call, SmolLM2-135M-Instruct) in the precision the hardware rule picks.
 Quick: K=128 (512 samples); full: K=384 (1,536 samples). The teacher is loaded first (timed apart) and
-handed to the Lab, and a one-instance, 4-token corpus warms it up (stop table, kernels), so ``samples_per_s`` is
+handed to the corpus stage, and a one-instance, 4-token corpus warms it up (stop table, kernels), so ``samples_per_s`` is
 the steady-state sampling of the whole pipeline (prompts, decoding, scoring, the corpus on disk).
 
 Why a share of the peak: the engine's speed on this shape is judged against what the same CPU does on
@@ -241,24 +241,34 @@ class StepTimes:
 
 # --- the two runs ----------------------------------------------------------------------------------------
 
-def demo_lab(runs_dir: Path, instances: int, teacher, **overrides):
-    """The demo's Lab on a slice, sampling with ``teacher`` (already loaded, so the timed call only samples)."""
-    from scotd_kit.experiments import Lab
+def demo_corpus(runs_dir: Path, instances: int, teacher, **overrides):
+    """The demo's corpus stage on a slice, under ``runs_dir``, sampling with ``teacher`` (already loaded, so the
+    timed call only samples): ``(settings, records)``."""
+    from scotd_kit import stages
 
-    lab = Lab("demo", runs_dir=runs_dir, train_limit=instances, **overrides)
-    spec = lab.teacher_spec(PAPER_TASK)
-    build = lab._teacher
-    # Lab builds a fresh teacher (and loads its weights) per corpus call; hand it the loaded one instead
-    lab._teacher = lambda s: teacher if s == spec else build(s)
-    return lab
+    p = stages.settings("demo", train_limit=instances, **overrides)
+    spec = stages.teacher_spec(p, PAPER_TASK)
+    build, runs_before = stages._teacher, os.environ.get("SCOTD_RUNS_DIR")
+    # the stage builds a fresh teacher (and loads its weights) per call; hand it the loaded one instead
+    stages._teacher = lambda settings, s: teacher if s == spec else build(settings, s)
+    os.environ["SCOTD_RUNS_DIR"] = str(runs_dir)
+    try:
+        return p, stages.corpus(p, PAPER_TASK)
+    finally:
+        stages._teacher = build
+        if runs_before is None:
+            os.environ.pop("SCOTD_RUNS_DIR")
+        else:
+            os.environ["SCOTD_RUNS_DIR"] = runs_before
 
 
-def load_teacher(runs_dir: Path):
-    """The demo's teacher as Lab builds it, its weights loaded; (teacher, seconds)."""
-    from scotd_kit.experiments import Lab, teacher_from_spec
+def load_teacher():
+    """The demo's teacher as the corpus stage builds it, its weights loaded; (teacher, seconds)."""
+    from scotd_kit import stages
+    from scotd_kit.teachers import teacher_from_spec
 
-    lab = Lab("demo", runs_dir=runs_dir)
-    teacher = teacher_from_spec(lab.teacher_spec(PAPER_TASK), dtype=lab.profile.teacher_dtype)
+    p = stages.settings("demo")
+    teacher = teacher_from_spec(stages.teacher_spec(p, PAPER_TASK), dtype=p.teacher_dtype)
     with Timer() as t:
         teacher.model
     return teacher, t.seconds
@@ -268,21 +278,21 @@ def kit_run(teacher, instances: int, root: Path, profile: bool) -> dict:
     from scotd_kit.prompts import few_shot_block
 
     # first-call costs (the stop-token table, kernel set-up) out of the timed run: one instance, 4 new tokens
+    from scotd_kit import stages
+
     with Timer() as warm:
-        demo_lab(root / "warmup", 1, teacher, teacher_max_new_tokens=4).corpus(PAPER_TASK)
-    lab = demo_lab(root / "runs", instances, teacher)
+        demo_corpus(root / "warmup", 1, teacher, teacher_max_new_tokens=4)
     device = next(teacher.model.parameters()).device
     steps = StepTimes(device) if profile else None
     load_before = loadavg()
     with Timer() as t:
         if steps:
             with steps:
-                records = lab.corpus(PAPER_TASK)
+                p, records = demo_corpus(root / "runs", instances, teacher)
         else:
-            records = lab.corpus(PAPER_TASK)
-    p = lab.profile
+            p, records = demo_corpus(root / "runs", instances, teacher)
     assert len(records) == instances * p.n_cots, (len(records), instances, p.n_cots)
-    prefix = teacher.tokenizer(few_shot_block(lab.exemplars(PAPER_TASK)), add_special_tokens=True)["input_ids"]
+    prefix = teacher.tokenizer(few_shot_block(stages.exemplars(p, PAPER_TASK)), add_special_tokens=True)["input_ids"]
     P = len(prefix)
     questions = {r["instance_id"]: r["prompt_tokens"] - P for r in records}
     decoded = [r["completion_tokens"] + (r["finish_reason"] != "length") for r in records]
@@ -330,7 +340,7 @@ def main() -> None:
     started, load_start = time.perf_counter(), loadavg()
 
     root = Path(tempfile.mkdtemp(prefix="demo_shape_bench."))
-    teacher, load_seconds = load_teacher(root / "load")
+    teacher, load_seconds = load_teacher()
     model = teacher.model
     choice = teacher.placement()
     device = next(model.parameters()).device
@@ -344,8 +354,10 @@ def main() -> None:
     k = kit_run(teacher, k_kit, root, known.profile_steps)
     square_after = matmul_gflops(SQUARE, SQUARE, SQUARE, device=device)
     p = k["profile"]
-    plan = demo_lab(root / "plan", k_base, teacher)
-    b = baseline_run(teacher, plan.examples(PAPER_TASK, p.train_split), plan.exemplars(PAPER_TASK), p)
+    from scotd_kit import stages
+
+    plan = stages.settings("demo", train_limit=k_base)
+    b = baseline_run(teacher, stages.examples(plan, PAPER_TASK, plan.train_split), stages.exemplars(plan, PAPER_TASK), p)
 
     dims = model_dims(model)
     flops = work_flops(dims, k["prefix_tokens"], k["calls"], k["questions"], k["samples"])
@@ -357,7 +369,7 @@ def main() -> None:
     rows = [{"method": "baseline: model.generate", "instances": b["instances"], "samples": b["samples"],
              "new_tokens": b["new_tokens"], "seconds": round(b["seconds"], 1), "samples_per_s": base_sps,
              "new_tokens_per_s": b["new_tokens"] / b["seconds"]},
-            {"method": "kit: Lab.corpus (demo)", "instances": k_kit, "samples": samples, "new_tokens": k["new_tokens"],
+            {"method": "kit: stages.corpus (demo)", "instances": k_kit, "samples": samples, "new_tokens": k["new_tokens"],
              "seconds": round(k["seconds"], 1), "samples_per_s": kit_sps, "new_tokens_per_s": k["new_tokens"] / k["seconds"],
              "achieved_gflops": achieved, "fraction_of_fp32_peak": fraction}]
     result = {

@@ -6,7 +6,7 @@ The demo profile once forced a bf16 teacher and bf16 student autocast, measured 
 instructions; on an AVX2-only CPU torch emulates bf16. This measures both roles on this host:
 
 * teacher: SmolLM2-135M-Instruct sampling the demo's own corpus workload (``demo_arith``, its 4-shot
-  prompt, N=4, T=0.3, 64 new tokens) through ``Lab.corpus``, model load included -- samples/s;
+  prompt, N=4, T=0.3, 64 new tokens) through ``stages.corpus``, model load included -- samples/s;
 * student: the demo's ``small-llama`` trained with the demo's recipe (batches of 32, eager attention) on
   gold ``demo_arith`` rationales -- optimizer steps/s, first step left out.
 
@@ -25,16 +25,19 @@ from common import Timer, parse_args, report  # noqa: E402  (common puts the rep
 
 def teacher_rate(precision: str | None, instances: int) -> float:
     """Samples/s of the demo teacher's corpus workload; ``precision`` None: the rule's, else forced."""
-    from scotd_kit import experiments, models
+    import os
+
+    from scotd_kit import models, stages
     from scotd_kit.hardware import Choice
 
-    lab = experiments.Lab("demo", runs_dir=tempfile.mkdtemp(prefix="precision_bench."), train_limit=instances)
+    os.environ["SCOTD_RUNS_DIR"] = tempfile.mkdtemp(prefix="precision_bench.")     # a cold corpus every call
+    p = stages.settings("demo", train_limit=instances)
     rule = models.placement
     if precision is not None:                       # past the rule: that dtype, whatever it costs here
         models.placement = lambda dtype=None, **kw: Choice(rule(None, **kw).device, precision, "forced")
     try:
         with Timer() as t:
-            records = lab.corpus("commonsense_qa")
+            records = stages.corpus(p, "commonsense_qa")
     finally:
         models.placement = rule
     return len(records) / t.seconds

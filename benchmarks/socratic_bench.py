@@ -19,7 +19,7 @@ from common import Timer, parse_args, report
 
 
 def models(students: Path | None):
-    from scotd_kit.experiments import load_any
+    from scotd_kit.training import load_any
     from scotd_kit.models import load_model
 
     if students:

@@ -20,7 +20,7 @@ Four claims, each one row ``claim, ours, ci_low, ci_high, n, holds`` (percentage
      interval contains 0 and its low end is above -3 points.
 
 Paired intervals come from :func:`scotd_kit.stats.paired_bootstrap` over the same evaluation examples.
-The runs are the notebooks' own (the Lab's cache): computing claims after the notebooks trains nothing new
+The runs are the notebooks' own (the same run store): computing claims after the notebooks trains nothing new
 (it may decode: claim 4's self-consistency over the grid's other seeds).
 """
 from __future__ import annotations
@@ -93,33 +93,25 @@ def paired_lists(a: dict[str, float], b: dict[str, float]) -> tuple[list[float],
     return [a[i] for i in ids], [b[i] for i in ids]
 
 
-def chance_of(spec, golds: Sequence[str] = ()) -> float | None:
-    """1 / |label set| for a closed-set task (multiple choice, yes/no); for numbers, the accuracy of the
-    best constant answer on the evaluated examples (the share of their most common gold answer)."""
-    if spec.labels:
-        return 1 / len(spec.labels)
-    if not golds:
-        return None
-    from collections import Counter
-
-    return Counter(golds).most_common(1)[0][1] / len(golds)
-
-
 def golds_of(records_path: str | Path) -> list[str]:
     from .io import read_jsonl
 
     return [str(r["gold"]) for _, r in read_jsonl(records_path)]
 
 
-def compute(lab, paper_task: str | None = None) -> list[Claim]:
-    """The four claims on ``paper_task`` (default: the profile's first) from the Lab's runs (made if missing)."""
+def compute(p, paper_task: str | None = None) -> list[Claim]:
+    """The four claims on ``paper_task`` (default: the profile's first) from profile ``p``'s runs (made if
+    missing), through the same stages the notebooks chain (:mod:`scotd_kit.stages`)."""
+    import functools
+
+    from . import evaluation, stages
     from .evaluation import correct_by_id
     from .tasks import get_task
 
-    p = lab.profile
-    paper_task = paper_task or lab.tasks()[0]
+    paper_task = paper_task or stages.tasks(p)[0]
     spec = get_task(p.task(paper_task))
-    teacher = lab.teacher_spec(paper_task)
+    teacher = stages.teacher_spec(p, paper_task)
+    n_max = max(p.n_grid)
     out: list[Claim] = []
 
     def run(name, fn):
@@ -128,15 +120,30 @@ def compute(lab, paper_task: str | None = None) -> list[Claim]:
         except Exception as e:  # a claim that cannot be made is reported, never hidden
             out.append(unavailable(name, f"{type(e).__name__}: {e}"))
 
+    def made(result):
+        """A stage's result, or its reason for not being made raised (``run`` reports it)."""
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    @functools.cache
+    def sampled():
+        return stages.corpus(p, paper_task, n=max(p.n_cots, n_max))
+
+    def student(training: str, setting: str = "full", n: int | None = None, seed: int | None = None):
+        records = None if (training, setting) == ("label_only", "full") else sampled()
+        train = stages.instances(p, paper_task, records, setting=setting, training=training, n=n)
+        return made(stages.student(p, train, seed=seed))
+
     def acc_ids(model, decoding="greedy", **kw):
-        r = lab.accuracy(model, paper_task, decoding=decoding, **kw)
+        r = made(stages.evaluate(p, model, paper_task, decoding=decoding, **kw))
         return correct_by_id(r["records_path"])
 
-    demos = lab.exemplars(paper_task)
+    demos = stages.exemplars(p, paper_task)
 
     def teacher_claim(decoding, name):
-        r = lab.accuracy(teacher, paper_task, decoding=decoding, demos=demos)
-        chance = chance_of(spec, golds_of(r["records_path"]))
+        r = made(stages.evaluate(p, teacher, paper_task, decoding=decoding, demos=demos))
+        chance = evaluation.chance_of(spec, golds_of(r["records_path"]))
         how = "" if spec.labels else " (chance: the best constant answer)"
         return above_chance_claim(name, list(correct_by_id(r["records_path"]).values()), chance,
                                   detail=f"teacher {teacher}, {len(demos)} shots{how}")
@@ -146,29 +153,24 @@ def compute(lab, paper_task: str | None = None) -> list[Claim]:
         run(name, lambda d=decoding, n=name: teacher_claim(d, n))
 
     def yield_claim():
-        s = lab.filter_stats(paper_task)
+        s = made(stages.filter_stats(p, sampled()))
         kept = 1 - s["dropped_share"]
         return Claim("1. teacher correct-CoT yield (share of sampled CoTs kept by the filter)", 100 * kept, None,
                      None, s["samples"], None, f"{s['instances'] - s['instances_dropped']} of {s['instances']} "
                                                f"instances keep at least one CoT; N={p.n_cots}")
     run("1. teacher correct-CoT yield", yield_claim)
 
-    n_max = max(p.n_grid)
-
-    def student(**kw):
-        return lab.student(paper_task, setting="full", **kw)
-
     run("2. SCoTD student beats label-only (full setting, greedy)", lambda: paired_claim(
         "2. SCoTD student beats label-only (full setting, greedy)",
-        *paired_lists(acc_ids(student(training="scotd", n=n_max)), acc_ids(student(training="label_only"))),
+        *paired_lists(acc_ids(student("scotd", n=n_max)), acc_ids(student("label_only"))),
         detail=f"SCoTD N={n_max} vs label-only, same student {p.student}"))
-    seeds = lab.grid_seeds
+    seeds = stages.grid_seeds(p)
 
     def grid_point(n, decoding="greedy", setting="full"):
         # Fig. 2's point: the mean over the grid's student seeds where the profile has several
-        r = lab.measure(paper_task, setting=setting, training="scotd", n=n, seeds=seeds, decoding=decoding)
-        if isinstance(r, Exception):
-            raise r
+        results = [stages.evaluate(p, student("scotd", setting, n, seed), paper_task, decoding=decoding)
+                   for seed in seeds]
+        r = made(stages.seed_mean(results, seeds, seed=p.seed))
         return r["scores_by_id"] if len(seeds) > 1 else correct_by_id(r["records_path"])
 
     over = f"mean of {len(seeds)} students (seeds {', '.join(map(str, seeds))}); " if len(seeds) > 1 else ""
@@ -239,11 +241,11 @@ def read_csv(path: str | Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def write(lab, out_dir: str | Path, paper_task: str | None = None) -> list[Claim]:
-    """Compute the claims and write ``claims.csv`` (and ``claims.md``) under ``out_dir``."""
+def write(p, out_dir: str | Path, paper_task: str | None = None) -> list[Claim]:
+    """Compute the claims of profile ``p`` and write ``claims.csv`` (and ``claims.md``) under ``out_dir``."""
     from .io import atomic_write_text
 
-    claims = compute(lab, paper_task)
+    claims = compute(p, paper_task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "claims.csv", to_csv(claims))

@@ -392,3 +392,13 @@ def evaluate_contrast(model, tokenizer, original_examples: Sequence[Example], co
     if out is not None:
         write_json(out / "summary.json", result.summary())
     return result
+
+
+def chance_of(spec, golds: Sequence[str] = ()) -> float | None:
+    """1 / |label set| for a closed-set task (multiple choice, yes/no); for numbers, the accuracy of the
+    best constant answer on the evaluated examples (the share of their most common gold answer)."""
+    if spec.labels:
+        return 1 / len(spec.labels)
+    if not golds:
+        return None
+    return Counter(golds).most_common(1)[0][1] / len(golds)

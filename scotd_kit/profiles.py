@@ -105,9 +105,6 @@ class Profile:
         own = self.task_limits.get(task, {})
         return own[kind] if kind in own else (self.train_limit if kind == "train" else self.eval_limit)
 
-    def settings(self) -> dict:
-        return asdict(self)
-
     def for_notebook(self, notebook: str | None) -> dict:
         """The settings ``notebook`` runs with on top of this profile's (empty: none of its own)."""
         return dict(self.notebook_settings.get(notebook, {})) if notebook else {}
@@ -121,6 +118,12 @@ class Profile:
             out["warmup_steps"] = self.warmup_steps
         return {**out, **self.train_args}
 
+
+# the settings that shape a corpus, and those that shape a trained student (a model's own score before training
+# ignores them; §3.1's filter statistics name only the corpus's)
+CORPUS_SETTINGS = ("teacher", "teacher_temperature", "n_cots", "train_limit", "exemplars")
+TRAINING_SETTINGS = ("train_recipe", "max_steps", "per_device_train_batch_size", "learning_rate", "max_length",
+                     "warmup_steps", "train_args", "method", "n_cots", "train_limit", "teacher", "teacher_temperature")
 
 # SCoTD's own settings: a cell is compared with the paper's number only where these hold
 PAPER_SETTINGS = dict(student="facebook/opt-1.3b", method="full", n_cots=30, train_recipe="paper", max_steps=20_000,

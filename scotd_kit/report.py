@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .io import atomic_write_text
+from .profiles import CORPUS_SETTINGS, Profile, differences_from_paper
 
 
 @dataclass
@@ -64,6 +65,48 @@ class Cell:
 
     def as_row(self) -> dict:
         return {**asdict(self), "diff": self.diff, "note": self.note}
+
+
+def cell(p: Profile, notebook: str, table: str, row: str, column: str, result, paper: float | None = None,
+         *, ignore: tuple = (), **used) -> Cell:
+    """A :class:`Cell` from a :func:`scotd_kit.stages.evaluate` result (or the reason it could not be made):
+    strict and flexible accuracy, n, CI, malformed share, the runs behind it, and why it is not comparable
+    with the paper's number when it is not. ``used``: settings this cell used instead of the profile's
+    (``student=...``); ``ignore``: settings the cell matches with the paper's own point (``n_cots`` on the
+    N grid) or that do not apply (training, for prompting)."""
+    task_run = p.task(column)
+    why = [d for d in differences_from_paper(p, **used) if d.split("=")[0] not in ignore]
+    if task_run != column:
+        why.insert(0, f"{task_run} stands in for {column}")
+    if isinstance(result, Exception):
+        return Cell(notebook, table, row, column, None, paper, p.name, task_run,
+                    not_comparable="; ".join(why), unavailable=str(result))
+    r = result
+    if r.get("seeds"):
+        each = " / ".join(f"{100 * a:.1f}" for a in r["per_seed"])
+        why.append(f"mean of {len(r['seeds'])} students, seeds {', '.join(map(str, r['seeds']))} ({each})")
+    sc = (r.get("decoding") or {}).get("decoding") == "self_consistency"
+    return Cell(notebook, table, row, column, 100 * r["accuracy"], paper, p.name, task_run, r["n"],
+                100 * r["ci95"][0], 100 * r["ci95"][1], ours_flexible=100 * r["accuracy_flexible"],
+                malformed=100 * r["malformed"] if sc else None, run=r.get("run_dir", ""),
+                student_run=r.get("student_run", ""), corpus_run=r.get("corpus_run", ""),
+                not_comparable="; ".join(why))
+
+
+def filter_cell(p: Profile, notebook: str, paper_task: str, stats, corpus_run: str = "") -> Cell:
+    """§3.1's number for ``paper_task``: the share of the teacher's CoTs the supervised filter drops
+    (``stats``: :func:`scotd_kit.stages.filter_stats`, or the reason the corpus could not be made)."""
+    from . import paper
+
+    why = [d for d in differences_from_paper(p) if d.split("=")[0] in CORPUS_SETTINGS or d.endswith(" profile")]
+    common = dict(not_comparable="; ".join(why))
+    if isinstance(stats, Exception):
+        return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, None,
+                    paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), unavailable=str(stats),
+                    **common)
+    return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, 100 * stats["dropped_share"],
+                paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), stats["samples"],
+                corpus_run=corpus_run, **common)
 
 
 def cells_frame(cells):

@@ -228,7 +228,7 @@ def _plain(value):
 
 def _check_profile_settings(profile: str, settings: dict, declared: dict) -> dict:
     """The profile settings as the notebooks will hold them (lists as tuples, paths absolute), checked
-    with each notebook's own settings under them, as ``Lab`` builds its profile."""
+    with each notebook's own settings under them, as ``stages.settings`` builds its profile."""
     from .profiles import SettingError, get_profile
 
     takers = [stem for stem, names in declared.items() if "overrides" in names]
@@ -453,7 +453,7 @@ def write_record(summary: Summary, passed: dict) -> None:
 def write_claims(summary: Summary) -> float:
     """``claims.csv`` / ``claims.md`` of the profile's runs under the summary's output dir; the seconds it took."""
     from . import claims as claims_mod
-    from .experiments import Lab
+    from .stages import settings
 
     start = time.perf_counter()
     log = summary.output_dir / "claims.log"
@@ -461,7 +461,7 @@ def write_claims(summary: Summary) -> float:
         # students trained for a claim print progress bars and losses: they go to claims.log, as a notebook's go to
         # its executed copy, and the command's own output stays one line per step
         with open(log, "w", encoding="utf-8") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
-            claims_mod.write(Lab(summary.profile, **summary.overrides), summary.output_dir)
+            claims_mod.write(settings(summary.profile, **summary.overrides), summary.output_dir)
     except Exception as e:  # the notebooks' results stand; the summary says why the claims are missing
         atomic_write_text(summary.output_dir / "claims.md", f"Claims could not be computed: {type(e).__name__}: {e}\n")
     return time.perf_counter() - start

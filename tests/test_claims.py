@@ -79,10 +79,10 @@ def test_claims_csv_columns_and_the_table_on_top_of_the_summary(tmp_path):
 def test_claims_file_is_produced_under_smoke(tmp_path, monkeypatch):
     """Real runs at smoke scale (the SmolLM2 teacher on a few examples, tiny random students): every claim
     gets a row; the values are not asserted."""
-    from scotd_kit.experiments import Lab
+    from scotd_kit import stages
 
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
-    out = claims.write(Lab("smoke"), tmp_path / "figures")
+    out = claims.write(stages.settings("smoke"), tmp_path / "figures")
     rows = claims.read_csv(tmp_path / "figures" / "claims.csv")
     assert len(rows) == len(out) == 7
     assert [r["claim"][:3] for r in rows] == ["1. ", "1. ", "1. ", "2. ", "3. ", "4a.", "4b."]
@@ -115,21 +115,24 @@ def test_paired_bootstrap_of_seed_means_on_known_cases():
 def test_a_grid_point_averages_students_that_differ_only_by_their_seed(tmp_path, monkeypatch):
     """Under smoke with two grid seeds: two students (different directories), the point's accuracy is the
     mean of theirs, every example scores the share of them right on it, and the cell names the seeds."""
-    from scotd_kit.experiments import Lab
+    from scotd_kit import stages
 
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
-    lab = Lab("smoke", grid_seeds=(0, 1))
+    p = stages.settings("smoke", grid_seeds=(0, 1))
     task = "commonsense_qa"
-    assert lab.grid_seeds == (0, 1) and Lab("smoke").grid_seeds == (0,)
-    mean = lab.measure(task, setting="full", training="scotd", n=1, seeds=lab.grid_seeds)
-    dirs = [lab.student(task, setting="full", training="scotd", n=1, seed=s) for s in (0, 1)]
+    assert stages.grid_seeds(p) == (0, 1) and stages.grid_seeds(stages.settings("smoke")) == (0,)
+    train = stages.instances(p, task, stages.corpus(p, task), setting="full", training="scotd", n=1)
+    dirs = [stages.student(p, train, seed=s) for s in stages.grid_seeds(p)]
     assert dirs[0] != dirs[1]
-    each = [lab.accuracy(d, task) for d in dirs]
+    each = [stages.evaluate(p, d, task) for d in dirs]
+    mean = stages.seed_mean(each, stages.grid_seeds(p), seed=p.seed)
     assert mean["per_seed"] == [e["accuracy"] for e in each]
     assert mean["accuracy"] == pytest.approx(sum(e["accuracy"] for e in each) / 2)
     assert set(mean["scores_by_id"].values()) <= {0.0, 0.5, 1.0} and len(mean["scores_by_id"]) == mean["n"]
     assert mean["run_dir"] == "; ".join(e["run_dir"] for e in each)
-    cell = lab.cell("fig2_cots_per_instance", "Fig. 2", "1x", task, mean)
-    assert "mean of 2 students, seeds 0, 1" in cell.note and cell.ours == pytest.approx(100 * mean["accuracy"])
-    claim3 = {c.claim[:2]: c for c in claims.compute(lab)}["3."]
+    from scotd_kit.report import cell
+
+    row = cell(p, "fig2_cots_per_instance", "Fig. 2", "1x", task, mean)
+    assert "mean of 2 students, seeds 0, 1" in row.note and row.ours == pytest.approx(100 * mean["accuracy"])
+    claim3 = {c.claim[:2]: c for c in claims.compute(p)}["3."]
     assert "mean of 2 students (seeds 0, 1)" in claim3.detail

@@ -103,7 +103,7 @@ def test_training_arguments_follow_the_rule(machine):
 def test_every_profile_resolves_every_role_on_every_machine(machine):
     """Under the AVX2-only stand-in every role of every profile (the demo's included) runs fp32; on the
     AMX stand-in bf16; on a T4 fp16; on an A100 bf16 -- no profile names a dtype tied to one machine."""
-    from scotd_kit.experiments import placement_of
+    from scotd_kit.training import placement_of
     from scotd_kit.socratic.settings import socratic_settings
     from scotd_kit.teachers import LocalTeacher
 

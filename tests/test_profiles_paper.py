@@ -148,14 +148,14 @@ def test_colab_profile_runs_every_notebook(colab_run):
 def test_paper_selects_the_best_checkpoint_on_its_schedule(offline_inputs, tmp_path, monkeypatch):
     """SCoTD's protocol: greedy evaluation at step 1,000 and every 2,000 (here scaled to 2 and every 4), the best
     checkpoint reported; every evaluated checkpoint's score kept with the run."""
-    from scotd_kit.experiments import Lab
+    from scotd_kit import stages
 
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
-    lab = Lab("paper", **{**_small(offline_inputs, max_steps=6, warmup_steps=0, eval_limit=3),
-                          "train_args": {"eval_steps": 4, "save_steps": 4, "eval_at": [2]}})
-    assert lab.profile.select_checkpoint and lab.train_config().eval_at == [2]
+    p = stages.settings("paper", **{**_small(offline_inputs, max_steps=6, warmup_steps=0, eval_limit=3),
+                                    "train_args": {"eval_steps": 4, "save_steps": 4, "eval_at": [2]}})
+    assert p.select_checkpoint and stages.train_config(p).eval_at == [2]
     with pytest.warns(UserWarning, match="selected on 'validation'"):
-        model_dir = lab.student("commonsense_qa", training="label_only")
+        model_dir = stages.student(p, stages.instances(p, "commonsense_qa", setting="full", training="label_only"))
     run = json.loads((model_dir.parent / "lab.json").read_text())
     steps = [c["step"] for c in run["checkpoints"]]
     assert steps == [2, 4, 6]                                          # the last step too (SCoTD: 20,000)

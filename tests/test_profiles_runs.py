@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from transformers import TrainingArguments
 
-from scotd_kit import curation, evaluation, experiments, training
-from scotd_kit.experiments import Lab, NotAvailable
+from scotd_kit import curation, evaluation, stages, training
+from scotd_kit.report import cell
+from scotd_kit.stages import NotAvailable
 from scotd_kit.generation import Generation
 from scotd_kit.profiles import differences_from_paper, get_profile
 from scotd_kit.report import Cell
@@ -20,46 +21,48 @@ from scotd_kit.teachers.base import Completion, RequestResult
 
 def test_colab_gets_scotds_recipe_not_the_small_runs():
     """Before, colab silently got the small-run warm-up (10 steps) and Adam epsilon (1e-8)."""
-    colab = Lab("colab").train_config()
+    colab = stages.train_config(stages.settings("colab"))
     assert isinstance(colab, training.TrainConfig) and isinstance(colab, TrainingArguments)
     assert (colab.warmup_steps, colab.adam_epsilon, colab.max_grad_norm) == (500, 1e-5, 0.5)
     assert (colab.max_steps, colab.per_device_train_batch_size, colab.learning_rate) == (2000, 16, 2e-4)
-    paper = Lab("paper").train_config()
+    paper = stages.train_config(stages.settings("paper"))
     assert (paper.max_steps, paper.per_device_train_batch_size, paper.learning_rate, paper.max_length) == \
            (20_000, 32, 2e-5, 700)
     # one set of names: a profile override with TrainConfig's name reaches TrainingArguments
-    args = Lab("smoke", max_steps=7, train_args={"adam_beta2": 0.98}).train_config().training_arguments(
+    args = stages.train_config(stages.settings("smoke", max_steps=7, train_args={"adam_beta2": 0.98})).training_arguments(
         "/tmp/unused", max_steps=7, seed=0, evaluate=False)
     assert (args.max_steps, args.adam_beta2, args.remove_unused_columns) == (7, 0.98, False)
 
 
 def test_every_profile_covers_the_papers_tasks_where_it_runs_them():
-    assert Lab("smoke").tasks() == ["commonsense_qa"]
-    assert Lab("colab").tasks() == Lab("paper").tasks() == ["commonsense_qa", "quarel", "openbookqa"]
-    assert Lab("paper").tasks(["openbookqa"]) == ["openbookqa"]
+    assert stages.tasks(stages.settings("smoke")) == ["commonsense_qa"]
+    assert (stages.tasks(stages.settings("colab")) == stages.tasks(stages.settings("paper"))
+            == ["commonsense_qa", "quarel", "openbookqa"])
+    assert stages.tasks(stages.settings("paper"), ["openbookqa"]) == ["openbookqa"]
 
 
 def test_each_task_declares_the_split_it_reports_on():
     # StrategyQA reports on its shipped dev.json: no labelled official test set exists
     assert [get_task(t).eval_split for t in ("gsm8k", "svamp", "strategyqa")] == ["test", "test", "validation"]
     assert get_task("commonsense_qa").eval_split == "validation"
-    assert Lab("paper").eval_split("gsm8k") == "test"
-    assert Lab("paper", eval_split="train").eval_split("gsm8k") == "train"    # a profile may override it
+    assert stages.eval_split(stages.settings("paper"), "gsm8k") == "test"
+    assert stages.eval_split(stages.settings("paper", eval_split="train"), "gsm8k") == "train"    # a profile may override it
 
 
 def test_a_profile_limits_each_task_it_names_apart():
-    lab = Lab("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
-    assert len(lab.examples("gsm8k", "train")) == 9 and len(lab.examples("gsm8k")) == 5   # gsm8k -> demo_arith
-    assert len(lab.examples("commonsense_qa", "train")) == 6 == lab.profile.train_limit     # the others keep theirs
+    p = stages.settings("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
+    assert len(stages.examples(p, "gsm8k", "train")) == 9 and len(stages.examples(p, "gsm8k")) == 5   # gsm8k -> demo_arith
+    assert len(stages.examples(p, "commonsense_qa", "train")) == 6 == p.train_limit     # the others keep theirs
     assert get_profile("demo").limit("imdb", "train") == 24 and get_profile("demo").limit("demo_arith", "eval") == 200
 
 
 def test_a_notebooks_own_settings_apply_under_the_callers_overrides():
     base = get_profile("smoke", notebook_settings={"fig7_downsampling": {"max_steps": 7, "strategies": ["random"]}})
-    lab = Lab(base, notebook="fig7_downsampling")
-    assert lab.profile.max_steps == 7 and lab.profile.strategies == ("random",)
-    assert Lab(base, notebook="fig7_downsampling", max_steps=2).profile.max_steps == 2     # the caller's win
-    assert Lab(base, notebook="fig2_cots_per_instance").profile.max_steps == base.max_steps == Lab(base).profile.max_steps
+    p = stages.settings(base, "fig7_downsampling")
+    assert p.max_steps == 7 and p.strategies == ("random",)
+    assert stages.settings(base, "fig7_downsampling", max_steps=2).max_steps == 2     # the caller's win
+    assert (stages.settings(base, "fig2_cots_per_instance").max_steps == base.max_steps
+            == stages.settings(base).max_steps)
 
 
 def test_the_demos_notebook_settings_name_real_notebooks_and_settings():
@@ -149,40 +152,42 @@ def test_exemplars_live_with_the_task_spec():
     spec = get_task("openbookqa")
     assert len(spec.few_shot_exemplars()) == 4 and spec.few_shot_exemplars()[0][2] == "(a)"
     mine = [("Q?", "Because.", "(b)")]
-    assert Lab("paper", exemplars={"openbookqa": mine}).exemplars("openbookqa") == mine
+    assert stages.exemplars(stages.settings("paper", exemplars={"openbookqa": mine}), "openbookqa") == mine
 
 
 def test_paper_settings_are_compared_and_others_say_why_not():
     assert differences_from_paper(get_profile("paper")) == []
     why = differences_from_paper(get_profile("colab"))
     assert any(w.startswith("student=") for w in why) and any(w.startswith("max_steps=2000") for w in why)
-    lab = Lab("colab")
-    cell = lab.cell("nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
-                    {"accuracy": 0.5, "accuracy_flexible": 0.6, "ci95": [0.4, 0.6], "n": 10, "malformed": 0.1,
-                     "decoding": {"decoding": "greedy"}, "run_dir": "/r"}, 67.0)
-    assert cell.diff is None and cell.note.startswith("not comparable: ") and "student='facebook/opt-350m'" in cell.note
-    assert (cell.ours, cell.ours_flexible, cell.malformed, cell.run) == (50.0, 60.0, None, "/r")
-    paper_cell = Lab("paper").cell("nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
-                                   {"accuracy": 0.6, "accuracy_flexible": 0.6, "ci95": [0.5, 0.7], "n": 1221,
-                                    "malformed": 0.0, "decoding": {"decoding": "greedy"}}, 67.0)
+    colab_cell = cell(stages.settings("colab"), "nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
+                      {"accuracy": 0.5, "accuracy_flexible": 0.6, "ci95": [0.4, 0.6], "n": 10, "malformed": 0.1,
+                       "decoding": {"decoding": "greedy"}, "run_dir": "/r"}, 67.0)
+    assert (colab_cell.diff is None and colab_cell.note.startswith("not comparable: ")
+            and "student='facebook/opt-350m'" in colab_cell.note)
+    assert (colab_cell.ours, colab_cell.ours_flexible, colab_cell.malformed, colab_cell.run) == (50.0, 60.0, None, "/r")
+    paper_cell = cell(stages.settings("paper"), "nb", "Table 2(b)", "full / SCoTD", "commonsense_qa",
+                      {"accuracy": 0.6, "accuracy_flexible": 0.6, "ci95": [0.5, 0.7], "n": 1221,
+                       "malformed": 0.0, "decoding": {"decoding": "greedy"}}, 67.0)
     assert paper_cell.diff == -7.0 and paper_cell.note == ""
-    gone = Lab("paper").cell("nb", "Table 2(b)", "full / greedy-CoT", "commonsense_qa", NotAvailable("no greedy"), 68.2)
+    gone = cell(stages.settings("paper"), "nb", "Table 2(b)", "full / greedy-CoT", "commonsense_qa",
+                NotAvailable("no greedy"), 68.2)
     assert gone.ours is None and gone.diff is None and gone.note == "cannot be made: no greedy"
     assert Cell("nb", "T", "r", "c", 1.0, 2.0, "paper", "c", not_comparable="eval_limit=5").diff is None
 
 
 def test_greedy_cots_never_come_from_a_sampled_release(tmp_path):
-    lab = Lab("paper", teacher=f"replay:{tmp_path}")
+    p = stages.settings("paper", teacher=f"replay:{tmp_path}")
     with pytest.raises(NotAvailable, match="no greedy CoT"):
-        lab.teacher_spec("commonsense_qa", greedy=True)
+        stages.teacher_spec(p, "commonsense_qa", greedy=True)
     with pytest.raises(NotAvailable, match="csqa_30x.json"):
-        lab.teacher_spec("commonsense_qa")                       # the directory lacks the file
+        stages.teacher_spec(p, "commonsense_qa")                 # the directory lacks the file
     with pytest.raises(NotAvailable, match="cover"):
-        lab.teacher_spec("imdb")
+        stages.teacher_spec(p, "imdb")
+    assert isinstance(stages.corpus(p, "imdb"), NotAvailable)   # as a stage: the reason, passed on
     (tmp_path / "csqa_30x.json").write_text("[]")
-    assert lab.teacher_spec("commonsense_qa") == f"replay:{tmp_path / 'csqa_30x.json'}"
-    assert Lab("paper", teacher=f"replay:{tmp_path}", greedy_teacher="my-model").teacher_spec(
-        "commonsense_qa", greedy=True) == "my-model"
+    assert stages.teacher_spec(p, "commonsense_qa") == f"replay:{tmp_path / 'csqa_30x.json'}"
+    assert stages.teacher_spec(stages.settings("paper", teacher=f"replay:{tmp_path}", greedy_teacher="my-model"),
+                               "commonsense_qa", greedy=True) == "my-model"
 
 
 def test_reproduce_parameters_read_like_papermills():
@@ -238,7 +243,7 @@ def fakes(monkeypatch, tmp_path):
         return training.FineTuneResult(model_dir=final, method=method, steps=1, losses=[], tokens=0,
                                        train_seconds=0.0, tokens_per_second=0.0)
 
-    monkeypatch.setattr(experiments, "teacher_from_spec", make)
+    monkeypatch.setattr("scotd_kit.teachers.teacher_from_spec", make)
     monkeypatch.setattr(training, "fine_tune", fake_fine_tune)
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
     return teachers, trained
@@ -248,27 +253,33 @@ def _asked(teachers):
     return sum(t.asked for t in teachers)
 
 
+def _student(p, task="commonsense_qa", *, setting="full", training="scotd", seed=None, **how):
+    """Corpus, filter and training, as a notebook chains them."""
+    records = None if (setting, training) == ("full", "label_only") else stages.corpus(p, task)
+    return stages.student(p, stages.instances(p, task, records, setting=setting, training=training, **how), seed=seed)
+
+
 def test_a_changed_teacher_setting_or_exemplar_makes_a_new_corpus_and_student(fakes):
     teachers, trained = fakes
-    lab = Lab("smoke")
-    first = lab.student("commonsense_qa", setting="few_shot")
+    p = stages.settings("smoke")
+    first = _student(p, setting="few_shot")
     asked = _asked(teachers)
     assert asked == 6 * 3
-    assert lab.student("commonsense_qa", setting="few_shot") == first and _asked(teachers) == asked   # cached
-    hotter = Lab("smoke", teacher_temperature=1.0)
-    assert hotter.student("commonsense_qa", setting="few_shot") != first          # a new corpus, a new student
+    assert _student(p, setting="few_shot") == first and _asked(teachers) == asked   # cached
+    hotter = stages.settings("smoke", teacher_temperature=1.0)
+    assert _student(hotter, setting="few_shot") != first          # a new corpus, a new student
     assert _asked(teachers) == 2 * asked
-    assert len({r["settings"]["temperature"] for r in hotter.corpus("commonsense_qa")}) == 1   # never mixed
+    assert len({r["settings"]["temperature"] for r in stages.corpus(hotter, "commonsense_qa")}) == 1   # never mixed
     other = [("Q: x?", "Because.", "(a)")]
-    Lab("smoke", exemplars={"commonsense_qa": other}).student("commonsense_qa", setting="few_shot")
+    _student(stages.settings("smoke", exemplars={"commonsense_qa": other}), setting="few_shot")
     assert _asked(teachers) == 3 * asked and len(trained) == 3
     # the training config is part of the student's key too
-    Lab("smoke", train_args={"adam_beta2": 0.95}).student("commonsense_qa", setting="few_shot")
+    _student(stages.settings("smoke", train_args={"adam_beta2": 0.95}), setting="few_shot")
     assert len(trained) == 4 and _asked(teachers) == 3 * asked
 
 
 def test_a_scorer_change_rescores_stored_generations(fakes, monkeypatch):
-    lab = Lab("smoke")
+    p = stages.settings("smoke")
     calls = []
 
     def fake_generate(model, tok, prompts, config, **kw):
@@ -278,12 +289,12 @@ def test_a_scorer_change_rescores_stored_generations(fakes, monkeypatch):
                 for i in range(len(prompts))]
 
     monkeypatch.setattr(evaluation, "generate", fake_generate)
-    monkeypatch.setattr(Lab, "_load", lambda self, model, dtype=None: (None, None))
-    first = lab.accuracy("tiny-gpt2", "commonsense_qa")
-    assert calls == [4] and lab.accuracy("tiny-gpt2", "commonsense_qa") == first and calls == [4]
+    monkeypatch.setattr(stages, "_load", lambda model, dtype=None: (None, None))
+    first = stages.evaluate(p, "tiny-gpt2", "commonsense_qa")
+    assert calls == [4] and stages.evaluate(p, "tiny-gpt2", "commonsense_qa") == first and calls == [4]
     monkeypatch.setattr(evaluation, "SCORER_VERSION", "test-next")
     monkeypatch.setattr(evaluation, "generate", None)              # regenerating would fail
-    again = lab.accuracy("tiny-gpt2", "commonsense_qa")
+    again = stages.evaluate(p, "tiny-gpt2", "commonsense_qa")
     assert again["decoding"]["scorer"] == "test-next" and again["n"] == first["n"]
     assert (again["accuracy"], again["run_dir"]) == (first["accuracy"], first["run_dir"])
 
@@ -295,26 +306,26 @@ def _answer_a(monkeypatch):
                             prompt_tokens=1) for _ in range(config.n)] for _ in prompts]
 
     monkeypatch.setattr(evaluation, "generate", fake_generate)
-    monkeypatch.setattr(Lab, "_load", lambda self, model, dtype=None: (None, None))
+    monkeypatch.setattr(stages, "_load", lambda model, dtype=None: (None, None))
 
 
 def _golds_all_a(monkeypatch):
     """Correct the answer key: every gold becomes (a), as a user's fixed data file would."""
     import dataclasses
 
-    examples = Lab.examples
-    monkeypatch.setattr(Lab, "examples", lambda self, task, split=None: [
-        dataclasses.replace(e, label="(a)") for e in examples(self, task, split)])
+    examples = stages.examples
+    monkeypatch.setattr(stages, "examples", lambda p, task, split=None: [
+        dataclasses.replace(e, label="(a)") for e in examples(p, task, split)])
 
 
 def test_a_corrected_answer_key_is_a_new_evaluation_never_the_old_number(fakes, monkeypatch):
     """Reliability 28.1: the evaluation key held no hash of the examples, so flipped golds served the old score."""
     _answer_a(monkeypatch)
-    lab = Lab("smoke")
-    student = lab.student("commonsense_qa")
-    first = lab.accuracy(student, "commonsense_qa")
+    p = stages.settings("smoke")
+    student = _student(p)
+    first = stages.evaluate(p, student, "commonsense_qa")
     _golds_all_a(monkeypatch)
-    fixed = lab.accuracy(student, "commonsense_qa")
+    fixed = stages.evaluate(p, student, "commonsense_qa")
     assert fixed["run_dir"] != first["run_dir"] and fixed["accuracy"] == 1.0 != first["accuracy"]
     spec = json.loads((Path(fixed["run_dir"]) / "spec.json").read_text())
     assert spec["kind"] == "eval" and spec["spec"]["model"].startswith("run:students/")   # a place, not a path
@@ -324,34 +335,33 @@ def test_corpus_verdicts_follow_a_corrected_answer_key_and_the_student_retrains(
     """Reliability 28.2: records kept the verdict of the gold they were sampled under, and the student's key
     did not change, so the old student was served."""
     teachers, trained = fakes
-    lab = Lab("smoke")
-    before = lab.corpus("commonsense_qa")
-    student = lab.student("commonsense_qa")
+    p = stages.settings("smoke")
+    before = stages.corpus(p, "commonsense_qa")
+    student = _student(p)
     asked = _asked(teachers)
     _golds_all_a(monkeypatch)
-    after = lab.corpus("commonsense_qa")
+    after = stages.corpus(p, "commonsense_qa")
     assert _asked(teachers) == asked                                   # the texts are reused, not sampled again
     assert [r["correct"] for r in after] == [r["answer"] == "(a)" for r in after] != [r["correct"] for r in before]
-    assert lab.student("commonsense_qa") != student and len(trained) == 2
+    assert _student(p) != student and len(trained) == 2
 
 
 def test_a_moved_runs_directory_serves_every_run_from_its_new_place(fakes, monkeypatch, tmp_path):
     """Reliability 28.6 / runs-are-data: keys held absolute paths; after a move every evaluation looked for
-    the old student and the Lab returned a student path in the old directory."""
+    the old student and the student stage returned a path in the old directory."""
     import shutil
 
     teachers, trained = fakes
     _answer_a(monkeypatch)
-    lab = Lab("smoke")
-    first = lab.accuracy(lab.student("commonsense_qa"), "commonsense_qa")
+    p = stages.settings("smoke")
+    first = stages.evaluate(p, _student(p), "commonsense_qa")
     moved = tmp_path.parent / (tmp_path.name + "-moved")
     shutil.move(str(tmp_path), moved)
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(moved))
     monkeypatch.setattr(evaluation, "generate", None)               # evaluating again would fail
-    lab = Lab("smoke")
-    student = lab.student("commonsense_qa")
+    student = _student(p)
     assert student.is_relative_to(moved) and student.is_dir() and len(trained) == 1
-    again = lab.accuracy(student, "commonsense_qa")
+    again = stages.evaluate(p, student, "commonsense_qa")
     assert again["accuracy"] == first["accuracy"] and again["run_dir"].startswith(str(moved))
 
 
@@ -362,15 +372,15 @@ def test_a_damaged_run_is_set_aside_and_made_again_never_served(fakes, monkeypat
     after a scorer upgrade) was re-scored into a permanent summary of part of the examples."""
     teachers, trained = fakes
     _answer_a(monkeypatch)
-    lab = Lab("smoke")
-    student = lab.student("commonsense_qa")
-    first = lab.accuracy(student, "commonsense_qa")
+    p = stages.settings("smoke")
+    student = _student(p)
+    first = stages.evaluate(p, student, "commonsense_qa")
     run = Path(first["run_dir"])
     if damage == "zeroed weights":
         weights = student / "model.safetensors"
         weights.write_bytes(bytes(len(weights.read_bytes())))
     elif damage == "cut lab.json":
-        lab_json = student.parent / experiments.STUDENT_RUN_FILE
+        lab_json = student.parent / stages.STUDENT_RUN_FILE
         lab_json.write_text(lab_json.read_text()[:20])
     elif damage == "edited accuracy":
         scored = next(run.glob("summary-*.json"))
@@ -380,7 +390,7 @@ def test_a_damaged_run_is_set_aside_and_made_again_never_served(fakes, monkeypat
         records = run / "records.jsonl"
         records.write_text("".join(records.read_text().splitlines(keepends=True)[:2]))
     with pytest.warns(UserWarning, match="set aside .* made again"):
-        again = Lab("smoke").accuracy(Lab("smoke").student("commonsense_qa"), "commonsense_qa")
+        again = stages.evaluate(p, _student(p), "commonsense_qa")
     assert again["accuracy"] == first["accuracy"] and again["n"] == first["n"]
     assert len(trained) == (2 if damage in ("zeroed weights", "cut lab.json") else 1)
     assert any(p.name.startswith(run.name + ".corrupt-") or p.name.startswith(student.parent.name + ".corrupt-")
@@ -388,47 +398,49 @@ def test_a_damaged_run_is_set_aside_and_made_again_never_served(fakes, monkeypat
 
 
 def test_the_pipeline_never_overwrites_fine_tunes_result(tmp_path, monkeypatch):
-    """Before, the Lab wrote its own result.json over fine_tune's, and resuming fine_tune then crashed."""
+    """Before, the pipeline wrote its own result.json over fine_tune's, and resuming fine_tune then crashed."""
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
-    lab = Lab("smoke", max_steps=1)
-    model_dir = lab.student("commonsense_qa", training="label_only")
+    p = stages.settings("smoke", max_steps=1)
+    model_dir = _student(p, training="label_only")
     run = model_dir.parent
     saved = json.loads((run / "result.json").read_text())
     assert saved["steps"] == 1 and "losses" in saved                  # fine_tune's own schema
-    assert json.loads((run / experiments.STUDENT_RUN_FILE).read_text())["model_dir"] == "final"   # run-relative
+    assert json.loads((run / stages.STUDENT_RUN_FILE).read_text())["model_dir"] == "final"   # run-relative
     assert model_dir == run / "final"
-    instances = lab.instances("commonsense_qa", training="label_only")
-    again = training.fine_tune(lab.profile.student, instances, output_dir=run, method="full",
-                               config=lab.train_config(), seed=0)
+    instances = stages.instances(p, "commonsense_qa", training="label_only")
+    again = training.fine_tune(p.student, instances, output_dir=run, method="full",
+                               config=stages.train_config(p), seed=0)
     assert again.steps == 1 and again.model_dir == model_dir
     # moved with its result.json (which names the old place), the run answers with its new final/
     import shutil
 
     moved = tmp_path / "moved"
     shutil.move(str(run), moved)
-    resumed = training.fine_tune(lab.profile.student, instances, output_dir=moved, method="full",
-                                 config=lab.train_config(), seed=0)
+    resumed = training.fine_tune(p.student, instances, output_dir=moved, method="full",
+                                 config=stages.train_config(p), seed=0)
     assert resumed.steps == 1 and resumed.model_dir == moved / "final"
 
 
-# --- the papers' designs, at the Lab level -----------------------------------------------------------
+# --- the papers' designs, at the filter stage -----------------------------------------------------------
 
 def test_fig3_fractions_are_of_the_examples_before_filtering_and_shared_by_every_line(fakes):
-    lab = Lab("smoke", train_limit=20)
-    half = {e.id for e in curation.subset_instances(lab.examples("commonsense_qa", "train"), 0.5, seed=0)}
-    label_only = {i["id"] for i in lab.instances("commonsense_qa", training="label_only", fraction=0.5)}
-    scotd = {i["id"] for i in lab.instances("commonsense_qa", training="scotd", n=3, fraction=0.5)}
-    one = {i["id"] for i in lab.instances("commonsense_qa", training="scotd", n=1, fraction=0.5)}
+    p = stages.settings("smoke", train_limit=20)
+    corpus = stages.corpus(p, "commonsense_qa")
+    half = {e.id for e in curation.subset_instances(stages.examples(p, "commonsense_qa", "train"), 0.5, seed=0)}
+    label_only = {i["id"] for i in stages.instances(p, "commonsense_qa", training="label_only", fraction=0.5)}
+    scotd = {i["id"] for i in stages.instances(p, "commonsense_qa", corpus, training="scotd", n=3, fraction=0.5)}
+    one = {i["id"] for i in stages.instances(p, "commonsense_qa", corpus, training="scotd", n=1, fraction=0.5)}
     assert label_only == half and len(half) == 10
     assert scotd <= half and one <= half               # the filter may drop some, never bring others in
     assert scotd                                       # half of the fake teacher's CoTs are right
 
 
 def test_fig6_students_train_with_demonstrations_in_the_test_format(fakes):
-    lab = Lab("smoke")
-    demos = lab.exemplars("commonsense_qa")
-    cot = lab.instances("commonsense_qa", training="scotd", demonstrations=True)
-    plain = lab.instances("commonsense_qa", training="label_only", demonstrations=True)
+    p = stages.settings("smoke")
+    demos = stages.exemplars(p, "commonsense_qa")
+    cot = stages.instances(p, "commonsense_qa", stages.corpus(p, "commonsense_qa"), training="scotd",
+                           demonstrations=True)
+    plain = stages.instances(p, "commonsense_qa", training="label_only", demonstrations=True)
     x, r, y = demos[0]
     assert cot[0]["input"].startswith(f"Q: {x}\nA: {r} So the answer is: {y}\n\n")     # CoT demos for SCoTD
     assert plain[0]["input"].startswith(f"Q: {x}\nA: So the answer is: {y}\n\n")        # label-only demos
@@ -436,14 +448,19 @@ def test_fig6_students_train_with_demonstrations_in_the_test_format(fakes):
 
 
 def test_fig7_downsamples_the_correct_cots_only(fakes):
-    lab = Lab("smoke", n_cots=3, downsample_k=1)
-    gold = {e.id: e.label for e in lab.examples("commonsense_qa", "train")}
+    p = stages.settings("smoke", n_cots=3, downsample_k=1)
+    corpus = stages.corpus(p, "commonsense_qa")
+    gold = {e.id: e.label for e in stages.examples(p, "commonsense_qa", "train")}
     for strategy in ("random", "open_endedness"):   # likelihood needs log-probs the fake lacks (curation tests)
-        insts = lab.instances("commonsense_qa", strategy=strategy)
+        insts = stages.instances(p, "commonsense_qa", corpus, strategy=strategy)
         assert insts and all(t.endswith(f"{gold[i['id']]}\n\n") for i in insts for t in i["targets"])
         assert sum(len(i["targets"]) for i in insts) == len(insts)      # k=1 per instance
     with pytest.raises(ValueError, match="correct CoTs"):
-        lab.instances("commonsense_qa", setting="few_shot", strategy="random")
+        stages.instances(p, "commonsense_qa", corpus, setting="few_shot", strategy="random")
+    with pytest.raises(ValueError, match="needs the greedy corpus"):
+        stages.instances(p, "commonsense_qa", corpus, training="greedy_cot")
+    with pytest.raises(ValueError, match="N=5 CoTs per instance from a corpus of 3"):
+        stages.instances(p, "commonsense_qa", corpus, n=5)
 
 
 def test_one_model_in_memory_and_released_before_a_student_trains(fakes, monkeypatch):
@@ -452,14 +469,14 @@ def test_one_model_in_memory_and_released_before_a_student_trains(fakes, monkeyp
         pass
 
     loads = []
-    monkeypatch.setattr(experiments, "load_any", lambda m, dtype=None: loads.append(m) or (Model(), "tok"))
-    lab = Lab("smoke")
-    model, _ = lab._load("a")
-    assert lab._load("a")[0] is model and loads == ["a"]
-    lab._load("b")                                        # "a" is dropped, not cached beside "b"
-    assert lab._held[0] == "b"
-    lab.student("commonsense_qa", training="label_only")
-    assert lab._held is None                              # nothing held while a student trains
+    monkeypatch.setattr(training, "load_any", lambda m, dtype=None: loads.append(m) or (Model(), "tok"))
+    stages.release()
+    model, _ = stages._load("a")
+    assert stages._load("a")[0] is model and loads == ["a"]
+    stages._load("b")                                     # "a" is dropped, not cached beside "b"
+    assert [held[0] for held in stages._HELD] == ["b"]
+    _student(stages.settings("smoke"), training="label_only")
+    assert stages._HELD == []                             # nothing held while a student trains
 
 
 def test_cli_passes_parameters_to_reproduce(monkeypatch, tmp_path):

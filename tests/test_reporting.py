@@ -75,14 +75,14 @@ def test_figures_name_the_stand_in_task_and_draw_no_paper_bar_over_it():
     assert sorted(line.get_ydata()[0] for line in ax.get_lines()[1:]) == [5.0, 8.0]
 
 
-def test_chance_is_one_over_the_labels_or_the_best_constant_answer(tmp_path):
-    from scotd_kit.experiments import Lab
+def test_chance_is_one_over_the_labels_or_the_best_constant_answer():
+    from scotd_kit import stages
 
-    lab = Lab("smoke", runs_dir=tmp_path)
-    assert lab.chance("commonsense_qa") == pytest.approx(100 / 3)        # demo_compare: (a), (b), (c)
-    golds = [str(e.label) for e in lab.examples("gsm8k")]
+    p = stages.settings("smoke")
+    assert stages.chance(p, "commonsense_qa") == pytest.approx(100 / 3)        # demo_compare: (a), (b), (c)
+    golds = [str(e.label) for e in stages.examples(p, "gsm8k")]
     best = max(golds.count(g) for g in golds)
-    assert lab.chance("gsm8k") == pytest.approx(100 * best / len(golds))   # numbers: the most common answer
+    assert stages.chance(p, "gsm8k") == pytest.approx(100 * best / len(golds))   # numbers: the most common answer
 
 
 def test_summary_titles_and_headers_say_what_ran(tmp_path):

@@ -276,9 +276,9 @@ def test_precision_follows_the_hardware(monkeypatch):
 
 
 def test_a_lora_student_is_evaluated_with_its_adapter_merged(tmp_path):
-    """Decoding a LoRA student unmerged costs two extra matmuls per adapted layer and step; the Lab's loader
-    folds the adapter in (same logits), unless the base is quantised."""
-    from scotd_kit.experiments import load_any
+    """Decoding a LoRA student unmerged costs two extra matmuls per adapted layer and step; the evaluation's
+    loader (``training.load_any``) folds the adapter in (same logits), unless the base is quantised."""
+    from scotd_kit.training import load_any
 
     r = training.fine_tune("tiny-llama", _instances(8), output_dir=tmp_path, method="lora",
                            config=training.TrainConfig.small(max_steps=2, per_device_train_batch_size=4))

@@ -89,9 +89,9 @@ def test_each_notebook_gets_only_the_parameters_it_declares():
 
 PROBE = """\
 import json, os
-from scotd_kit.experiments import Lab
-seen = {"cwd": os.getcwd(), "given": Lab(profile, **overrides).teacher_spec("commonsense_qa"),
-        "default": Lab(profile).teacher_spec("commonsense_qa"), "runs": os.environ.get("SCOTD_RUNS_DIR")}
+from scotd_kit import stages
+seen = {"cwd": os.getcwd(), "given": stages.teacher_spec(stages.settings(profile, **overrides), "commonsense_qa"),
+        "default": stages.teacher_spec(stages.settings(profile), "commonsense_qa"), "runs": os.environ.get("SCOTD_RUNS_DIR")}
 json.dump(seen, open(os.path.join(output_dir, "seen.json"), "w"))
 """
 

@@ -197,7 +197,7 @@ def settings(**kw) -> SamplingSettings:
 # -- the spec --------------------------------------------------------------------------------------------
 
 def test_vllm_spec_builds_a_vllm_teacher_without_building_the_engine(fake_vllm):
-    from scotd_kit.experiments import teacher_from_spec
+    from scotd_kit.teachers import teacher_from_spec
 
     teacher = teacher_from_spec(f"vllm:{MODEL}")
     assert isinstance(teacher, VLLMTeacher)
@@ -211,7 +211,7 @@ def test_vllm_spec_builds_a_vllm_teacher_without_building_the_engine(fake_vllm):
 
 def test_a_vllm_teacher_is_made_where_vllm_is_not_installed(monkeypatch):
     """A corpus sampled in vLLM's environment is reused from the kit's own, where vLLM is absent."""
-    from scotd_kit.experiments import teacher_from_spec
+    from scotd_kit.teachers import teacher_from_spec
     from scotd_kit.teachers import TeacherUnavailableError
 
     monkeypatch.setitem(sys.modules, "vllm", None)      # import vllm raises ImportError
@@ -306,22 +306,24 @@ def test_close_leaves_an_engine_the_caller_built(fake_vllm):
     assert not llm.llm_engine.engine_core.down and fake_vllm.cleanups == []
 
 
-def test_lab_release_closes_every_open_vllm_teacher(fake_vllm, tmp_path):
-    from scotd_kit.experiments import Lab, teacher_from_spec
+def test_release_closes_every_open_vllm_teacher(fake_vllm):
+    from scotd_kit import stages
+    from scotd_kit.teachers import teacher_from_spec
 
     teacher = teacher_from_spec(f"vllm:{MODEL}")
     teacher.sample([SampleRequest(prompt="Q: x\nA:", n=1, seed=3)], settings())
     assert len(live_engines()) == 1
-    Lab("smoke", runs_dir=tmp_path).release()
+    stages.release()
     assert live_engines() == [] and not teacher.engine_built
 
 
 def test_the_teachers_engine_is_freed_before_a_student_trains(fake_vllm, tmp_path, monkeypatch):
     import scotd_kit.training as training
-    from scotd_kit.experiments import Lab
+    from scotd_kit import stages
 
-    lab = Lab("smoke", runs_dir=tmp_path, teacher=f"vllm:{MODEL}")
-    records = lab.corpus("gsm8k")
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
+    p = stages.settings("smoke", teacher=f"vllm:{MODEL}")
+    records = stages.corpus(p, "gsm8k")
     assert records and records[0]["teacher"] == f"vllm:{MODEL}+sb"
     assert len(live_engines()) == 1               # the corpus's teacher still holds its engine
 
@@ -333,18 +335,20 @@ def test_the_teachers_engine_is_freed_before_a_student_trains(fake_vllm, tmp_pat
 
     monkeypatch.setattr(training, "fine_tune", fine_tune)
     with pytest.raises(Trained) as e:
-        lab.student("gsm8k", training="label_only")
+        stages.student(p, stages.instances(p, "gsm8k", setting="full", training="label_only"))
     assert e.value.args == (0,)
 
 
 def test_a_complete_vllm_corpus_is_reused_where_vllm_is_not_installed(fake_vllm, tmp_path, monkeypatch):
     """Sample in vLLM's environment, train in the kit's: the rerun asks the teacher nothing."""
-    from scotd_kit.experiments import Lab
+    from scotd_kit import stages
 
-    sampled = Lab("smoke", runs_dir=tmp_path, teacher=f"vllm:{MODEL}").corpus("gsm8k")
-    Lab("smoke", runs_dir=tmp_path).release()
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
+    p = stages.settings("smoke", teacher=f"vllm:{MODEL}")
+    sampled = stages.corpus(p, "gsm8k")
+    stages.release()
     monkeypatch.setitem(sys.modules, "vllm", None)      # import vllm raises ImportError
-    again = Lab("smoke", runs_dir=tmp_path, teacher=f"vllm:{MODEL}").corpus("gsm8k")
+    again = stages.corpus(p, "gsm8k")
     assert again == sampled and len(LLM.built) == 1
 
 
@@ -362,7 +366,7 @@ def test_count_tokens_does_not_build_the_engine(fake_vllm, monkeypatch):
 def test_openai_spec_one_sample_per_call_tops_up_like_a_direct_run(tmp_path, monkeypatch):
     """A vLLM server honours ``n`` and seeds its children seed + j; with SCOTD_ONE_SAMPLE_PER_CALL=1 the
     ``openai:`` teacher sends one call per sample seed, so a top-up equals a direct run."""
-    from scotd_kit.experiments import teacher_from_spec
+    from scotd_kit.teachers import teacher_from_spec
 
     examples = load_split("demo_arith", "train", limit=2)
     kw = dict(max_new_tokens=32, temperature=1.0, progress=False)

@@ -14,13 +14,16 @@ from pathlib import Path
 
 from ..hardware import choose
 from ..models import placement
-from ..experiments import Lab, load_any, teacher_from_spec
 from ..io import DataError, write_json, write_jsonl
+from ..paths import runs_root
+from ..profiles import get_profile
 from ..journal import Journal
 from ..exemplars import exemplars_hash as demos_hash
 from ..runs import (SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec,
                     writer_lock)
 from ..tasks import get_task, load_split
+from ..teachers import teacher_from_spec
+from ..training import load_any
 from . import decompositions as dec
 from . import instances as inst
 from .loop import LoopConfig, Trace, solve_iterative
@@ -32,10 +35,10 @@ FORMAT_VERSION = 1   # bump when formats.py changes what a student is trained on
 
 class SocraticLab:
     def __init__(self, profile: str = "demo", runs_dir=None, **overrides):
-        self.lab = Lab(profile, runs_dir)
-        self.profile = self.lab.profile.name
+        base = get_profile(profile)
+        self.profile, self.seed = base.name, base.seed
         self.s = socratic_settings(self.profile, **overrides)
-        self.root = self.lab.root / "socratic"
+        self.root = Path(runs_dir or runs_root()) / self.profile / "socratic"
 
     def differences(self, *students: str) -> list[str]:
         """Why cells of these students under these settings are not the paper's (never empty: the
@@ -51,7 +54,7 @@ class SocraticLab:
         limit = self.s.train_limit if split == "train" else self.s.eval_limit
         if self.s.real_limit is not None and not spec.generate:
             limit = min(x for x in (limit, self.s.real_limit) if x is not None)
-        return load_split(spec, split, limit=limit, seed=self.lab.profile.seed)
+        return load_split(spec, split, limit=limit, seed=self.seed)
 
     def sources(self, task: str) -> list[str]:
         """Decomposition sources that give ``task`` training data: gold steps when the task has them,

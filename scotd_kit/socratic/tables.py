@@ -72,29 +72,3 @@ def _model_of(model_dir: str) -> str:
 
     done = Path(model_dir).parent / "done.json"   # written beside every trained student
     return json.loads(done.read_text())["settings"]["model"] if done.exists() else model_dir
-
-
-def write_stored(slab, name: str, out_dir, header: str = "") -> list[dict]:
-    """``{name}.md`` / ``{name}.csv``: every stored run of ``slab`` (accuracy, 95% CI, bad outputs) and
-    the paired differences among them -- a table rebuilt from stored records alone."""
-    import pandas as pd
-    from pathlib import Path
-
-    from ..io import atomic_write_text
-    from ..report import markdown_table
-
-    runs = stored_rows(slab.stored_runs())
-    rows = [{"profile": slab.profile, "task_run": t, "student": s, "kind": label(k, src), "n": r["n"],
-             "accuracy": 100 * r["accuracy"], "ci_low": 100 * r["ci95"][0], "ci_high": 100 * r["ci95"][1],
-             **{f"count:{c}": v for c, v in sorted(r["categories"].items())}}
-            for (_, t, s, k, src), r in runs.items()]
-    paired = pd.DataFrame(paired_rows(runs, seed=slab.s.seed))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows)
-    atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    text = (header + "\n\n## Accuracy (final answer, flexible match; 95% bootstrap CI)\n\n" + markdown_table(frame.round(1))
-            + "\n## Paired differences (points; 95% paired bootstrap CI)\n\n"
-            + (markdown_table(paired.round(1)) if len(paired) else "(no two runs to pair)\n"))
-    atomic_write_text(out / f"{name}.md", text)
-    return rows

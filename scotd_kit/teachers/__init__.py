@@ -29,6 +29,26 @@ def make_teacher(kind: str, *args, **kwargs) -> Teacher:
     return cls(*args, **kwargs)
 
 
+def teacher_from_spec(spec: str, *, dtype: str | None = None) -> Teacher:
+    """``"replay:<file>"`` (one of SCoTD's released ``*_30x.json``), ``"openai:<model>"`` (an
+    OpenAI-compatible endpoint at ``$OPENAI_BASE_URL``, key from ``$OPENAI_API_KEY``; with
+    ``SCOTD_ONE_SAMPLE_PER_CALL=1`` one call per sample seed, as a ``vllm serve`` teacher wants:
+    docs/vllm.md), ``"vllm:<model>"`` (in-process vLLM, its engine built on first use), or a model
+    name / path (local, loaded on first use, on the GPU when there is one). ``dtype``: the precision of
+    a local or vLLM model, e.g. ``"bfloat16"``, None for the device's (or vLLM's) preferred one."""
+    import os
+
+    kind, _, rest = spec.partition(":")
+    if kind == "replay":
+        return make_teacher("replay", rest)
+    if kind == "openai":
+        return make_teacher("openai", rest, base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                            one_sample_per_call=os.environ.get("SCOTD_ONE_SAMPLE_PER_CALL", "") == "1")
+    if kind == "vllm":
+        return make_teacher("vllm", rest, dtype=dtype)
+    return LocalTeacher(spec, dtype=dtype)     # placed by scotd_kit.models.load_model (the GPU when there is one)
+
+
 __all__ = ["BACKENDS", "Completion", "LocalTeacher", "OpenAICompatibleTeacher", "ReplayTeacher", "RequestResult",
            "SampleRequest", "SamplingSettings", "Teacher", "TeacherError", "TeacherUnavailableError", "VLLMTeacher",
-           "derive_seed", "load_released", "make_teacher", "scotd_training_view"]
+           "derive_seed", "load_released", "make_teacher", "scotd_training_view", "teacher_from_spec"]

@@ -10,7 +10,7 @@
   kit's own).  :meth:`count_tokens` uses the model's tokenizer from transformers until then.
 * An in-process engine keeps the GPU memory it reserved (``gpu_memory_utilization``, 90% by
   default) until it is shut down: :meth:`VLLMTeacher.close` frees it, and :func:`close_all` closes
-  every open one (``Lab.release`` calls it before a student trains).  A later ``sample`` builds a
+  every open one (``stages.release`` calls it before a student trains).  A later ``sample`` builds a
   new engine.
 * Prompts that end in a space (SCoTD's ``"A: "``) are sent without it and the completion loses one
   leading space, as with the local teacher (``generation.generate(space_boundary=True)``).
