@@ -52,7 +52,7 @@ class Corpus(list):
 
 
 class Instances(list):
-    """Training instances (``{"input", "target", ...}``) with the tasks they come from, the corpus run each
+    """Training instances (``{"id", "input", "targets"}``) with the tasks they come from, the corpus run each
     task's instances were built from (None where gold labels alone made them) and how they were chosen
     (``how``: setting, training, n, fraction, strategy, demonstrations; stored with the student)."""
 
