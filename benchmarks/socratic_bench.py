@@ -23,10 +23,11 @@ def models(students: Path | None):
     from scotd_kit.models import load_model
 
     if students:
-        from scotd_kit.socratic.pipeline import SocraticLab
+        from scotd_kit.socratic import pipeline
+        from scotd_kit.socratic.settings import socratic_settings
 
-        lab = SocraticLab("demo", runs_dir=students)
-        done = lab.students("demo_socratic", "iterative")   # trains them if they are not there
+        os.environ["SCOTD_RUNS_DIR"] = str(students)
+        done = pipeline.students(socratic_settings("demo"), "demo_socratic", "iterative")   # trained if missing
         return load_any(str(done["qg"])), load_any(str(done["qa"])), f"demo LoRA students QG {done['qg'].parent.name} / QA {done['qa'].parent.name}"
     m = load_model("smollm2-135m-instruct")
     return m, m, "untrained smollm2-135m-instruct (QG and QA)"

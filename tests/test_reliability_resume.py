@@ -159,7 +159,9 @@ def test_the_socratic_loop_resumes_after_a_kill(tmp_path, monkeypatch):
     from scotd_kit.socratic import pipeline as P
 
     monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "runs"))
-    ref = P.SocraticLab("smoke").run("demo_socratic", "iterative")
+    from scotd_kit.socratic.settings import socratic_settings
+
+    ref = P.evaluate(socratic_settings("smoke"), "demo_socratic", "iterative")
     for evals in (tmp_path / "runs").rglob("evals"):
         shutil.rmtree(evals)                                       # the students stay; the evaluation is redone
     solved, real_solve, real_append = [], P.solve_iterative, J.Journal.append
@@ -176,10 +178,10 @@ def test_the_socratic_loop_resumes_after_a_kill(tmp_path, monkeypatch):
     monkeypatch.setattr(P, "solve_iterative", counting)
     monkeypatch.setattr(J.Journal, "append", killed_after_two)
     with pytest.raises(_Kill):
-        P.SocraticLab("smoke", decode_batch_size=1).run("demo_socratic", "iterative")
+        P.evaluate(socratic_settings("smoke", decode_batch_size=1), "demo_socratic", "iterative")
     monkeypatch.setattr(J.Journal, "append", real_append)
     solved.clear()
-    res = P.SocraticLab("smoke").run("demo_socratic", "iterative")
+    res = P.evaluate(socratic_settings("smoke"), "demo_socratic", "iterative")
     assert len(solved) == ref["n"] - 2
     assert res["records"] == ref["records"] and res["accuracy"] == ref["accuracy"]
     record("test_reliability_resume.py::test_the_socratic_loop...",

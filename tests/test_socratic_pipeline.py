@@ -1,9 +1,10 @@
-"""SocraticLab end to end under smoke: the teacher path, caching, and what a run returns."""
+"""The Socratic stages end to end under smoke: the teacher path, caching, and what a run returns."""
 import json
 
 import pytest
 
-from scotd_kit.socratic.pipeline import SocraticLab
+from scotd_kit.socratic import pipeline
+from scotd_kit.socratic.settings import socratic_settings
 
 
 @pytest.fixture
@@ -14,10 +15,10 @@ def runs(tmp_path, monkeypatch):
 
 def test_teacher_decompositions_through_a_local_teacher(runs):
     """A tiny random teacher keeps nothing: counted, warned, and its students are not trained."""
-    slab = SocraticLab("smoke", teacher="tiny-gpt2")
+    s = socratic_settings("smoke", teacher="tiny-gpt2")
     with pytest.warns(UserWarning, match="kept no decomposition"):
-        assert slab.sources("demo_socratic") == ["gold"]
-    kept, report = slab.decompositions("demo_socratic", "teacher")
+        assert pipeline.sources(s, "demo_socratic") == ["gold"]
+    kept, report = pipeline.decompositions(s, "demo_socratic", "teacher")
     assert (len(kept), report["kept"], report["asked"]) == (0, 0, 6)
     assert sum(report["dropped"].values()) == 6
     corpus = next(runs.rglob("demo_socratic.jsonl"))
@@ -25,17 +26,17 @@ def test_teacher_decompositions_through_a_local_teacher(runs):
 
 
 def test_run_is_cached_and_keeps_every_step(runs):
-    slab = SocraticLab("smoke")
-    r = slab.run("demo_socratic", "iterative")
+    s = socratic_settings("smoke")
+    r = pipeline.evaluate(s, "demo_socratic", "iterative")
     assert r["n"] == 4 and len(r["records"]) == 4 and 0 <= r["accuracy"] <= 1
     assert all(rec["steps"] and rec["status"] for rec in r["records"])
     assert sum(v for k, v in r["categories"].items() if k in ("ended", "step_limit", "no_steps", "qg_malformed")) == 4
     files = sorted(p for p in runs.rglob("*") if p.is_file())
-    again = SocraticLab("smoke").run("demo_socratic", "iterative")
+    again = pipeline.evaluate(socratic_settings("smoke"), "demo_socratic", "iterative")
     assert again["records"] == r["records"] and sorted(p for p in runs.rglob("*") if p.is_file()) == files
     from scotd_kit.socratic import tables
 
-    stored = tables.stored_rows(SocraticLab("smoke").stored_runs())
+    stored = tables.stored_rows(pipeline.stored_runs(s))
     assert list(stored) == [("demo_socratic", "demo_socratic", "tiny-gpt2", "iterative", "gold")]
     assert stored[next(iter(stored))]["records"] == r["records"]
     # the training data of the cached students is recorded beside them
@@ -49,18 +50,19 @@ def test_socratic_runs_follow_their_data_and_settings(runs, monkeypatch):
     another budget read the first one's records with its own ("asked 12" when 6 were asked)."""
     import dataclasses
 
-    first = SocraticLab("smoke").run("demo_socratic", "unified")
+    s = socratic_settings("smoke")
+    first = pipeline.evaluate(s, "demo_socratic", "unified")
     students = sorted(runs.rglob("done.json"))
-    examples = SocraticLab.examples
-    monkeypatch.setattr(SocraticLab, "examples", lambda self, task, split=None: [
-        dataclasses.replace(e, label="7") for e in examples(self, task, split)])
-    fixed = SocraticLab("smoke").run("demo_socratic", "unified")
+    examples = pipeline.examples
+    monkeypatch.setattr(pipeline, "examples", lambda s, task, split=None: [
+        dataclasses.replace(e, label="7") for e in examples(s, task, split)])
+    fixed = pipeline.evaluate(s, "demo_socratic", "unified")
     assert len(sorted(runs.rglob("done.json"))) == len(students) + 1           # retrained on the new golds
     assert {r["gold"] for r in fixed["records"]} == {"7"} != {r["gold"] for r in first["records"]}
-    monkeypatch.setattr(SocraticLab, "examples", examples)
+    monkeypatch.setattr(pipeline, "examples", examples)
     for budget in (24, 12):
-        lab = SocraticLab("smoke", teacher="tiny-gpt2", teacher_max_new_tokens=budget)
-        _, report = lab.decompositions("demo_socratic", "teacher")
+        budgeted = socratic_settings("smoke", teacher="tiny-gpt2", teacher_max_new_tokens=budget)
+        _, report = pipeline.decompositions(budgeted, "demo_socratic", "teacher")
         assert report["asked"] == 6
     specs = [json.loads(p.read_text()) for p in runs.rglob("spec.json")]
     assert sorted(s["spec"]["max_new_tokens"] for s in specs if s["kind"] == "socratic-decompositions") == [12, 24]

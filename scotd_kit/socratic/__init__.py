@@ -1,6 +1,6 @@
 """Socratic CoT (Shridhar, Stolfo, Sachan 2023): decomposition data, QG / QA / unified students, the
 iterative loop.  Formats: :mod:`.formats`; data: :mod:`.decompositions`; training instances:
-:mod:`.instances`; inference: :mod:`.loop`; scoring: :mod:`.scoring`; cached steps: :mod:`.pipeline`.
+:mod:`.instances`; inference: :mod:`.loop`; scoring: :mod:`.scoring`; the stages the notebooks chain, each a cached run: :mod:`.pipeline`.
 """
 from .decompositions import (Decomposition, gold_decompositions, parse_numbered, read_teacher_decompositions,
                              sample_teacher_decompositions, teacher_demos)

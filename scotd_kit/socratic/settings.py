@@ -37,6 +37,7 @@ class SocraticSettings:
     answer_max_new_tokens: int = 256      # answer-only, CoT and unified students
     decode_batch_size: int = 16
     seed: int = 0
+    profile: str = ""                     # the profile these settings belong to (socratic_settings sets it)
 
 
 _STAND_IN = (("gsm8k_socratic", "demo_socratic"),)
@@ -78,12 +79,12 @@ def socratic_settings(profile: str, **overrides) -> SocraticSettings:
         base = SETTINGS[profile]
     except KeyError:
         raise KeyError(f"no Socratic settings for profile {profile!r}; known: {', '.join(SETTINGS)}") from None
-    known = {f.name for f in fields(SocraticSettings)}
+    known = {f.name for f in fields(SocraticSettings)} - {"profile"}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise TypeError(f"unknown Socratic setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     overrides = {k: _tuples(v) for k, v in overrides.items() if v is not None}
-    return replace(base, **overrides) if overrides else base
+    return replace(base, profile=profile, **overrides)
 
 
 def _tuples(value):

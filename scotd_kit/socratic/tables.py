@@ -13,7 +13,7 @@ def label(kind: str, source: str | None) -> str:
 
 
 def runs_of(result: dict) -> dict:
-    """A :class:`~scotd_kit.report.Cell`'s run fields from a ``SocraticLab.run`` result: the evaluation run,
+    """A :class:`~scotd_kit.report.Cell`'s run fields from a ``pipeline.evaluate`` result: the evaluation run,
     the student runs it scored and the teacher's decomposition run they trained on ("" for gold ones)."""
     return {"run": result["run_dir"], "student_run": result["student_run"], "corpus_run": result["corpus_run"]}
 
@@ -27,7 +27,7 @@ def _aligned(a: dict, b: dict) -> tuple[list[bool], list[bool]]:
 
 
 def paired_rows(runs: dict, seed: int = 0) -> list[dict]:
-    """``runs[(column, task, size, kind, source)] = SocraticLab.run(...)`` -> one row per compared pair
+    """``runs[(column, task, size, kind, source)] = pipeline.evaluate(...)`` -> one row per compared pair
     (accuracy difference in points and its 95% paired bootstrap interval)."""
     rows = []
     for (column, task, size, kind, source), run in runs.items():
@@ -53,7 +53,7 @@ def category_rows(runs: dict) -> list[dict]:
 
 
 def stored_rows(stored: list[dict]) -> dict:
-    """``SocraticLab.stored_runs()`` keyed like :func:`paired_rows` wants, read from each run's settings."""
+    """``pipeline.stored_runs(s)`` keyed like :func:`paired_rows` wants, read from each run's settings."""
     out = {}
     for r in stored:
         st = r["settings"]
