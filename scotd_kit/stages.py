@@ -60,12 +60,6 @@ class Instances(list):
         super().__init__(items)
         self.tasks, self.corpora, self.how = tasks, corpora, how
 
-    def __add__(self, other: "Instances") -> "Instances":
-        """Multitask training data (Fig. 6): both tasks' instances, in order, chosen the same way."""
-        if other.how != self.how:
-            raise ValueError(f"multitask instances are chosen one way for every task: {self.how} vs {other.how}")
-        return Instances([*self, *other], tasks=self.tasks + other.tasks, corpora=self.corpora + other.corpora,
-                         how=self.how)
 
 
 def _passes_unavailable(fn):
@@ -309,6 +303,18 @@ def _instances(p: Profile, paper_task: str, records: Corpus | None, *, setting: 
     how = dict(setting=setting, training=training, n=n, fraction=fraction, strategy=strategy,
                demonstrations=demonstrations)
     return Instances(items, tasks=(paper_task,), corpora=(None if gold_only else records.key,), how=how)
+
+
+def multitask(parts: list) -> Instances:
+    """Multitask training data (Fig. 6): every task's instances in order, all chosen the same way; a part
+    that could not be made is returned as its reason."""
+    failed = [part for part in parts if isinstance(part, Exception)]
+    if failed:
+        return failed[0]
+    if len({json.dumps(part.how, sort_keys=True) for part in parts}) > 1:
+        raise ValueError(f"multitask instances are chosen one way for every task: {[part.how for part in parts]}")
+    return Instances([item for part in parts for item in part], tasks=sum((part.tasks for part in parts), ()),
+                     corpora=sum((part.corpora for part in parts), ()), how=parts[0].how)
 
 
 # --- training: the student ----------------------------------------------------------------------------------

@@ -447,6 +447,19 @@ def test_fig6_students_train_with_demonstrations_in_the_test_format(fakes):
     assert cot[0]["input"].endswith("\nA: ") and cot[0]["input"].count("Q: ") == len(demos) + 1
 
 
+def test_multitask_instances_keep_every_task_and_pass_on_what_cannot_be_made(fakes):
+    p = stages.settings("smoke")
+    a = stages.instances(p, "commonsense_qa", training="label_only")
+    b = stages.instances(p, "gsm8k", training="label_only")
+    both = stages.multitask([a, b])
+    assert list(both) == [*a, *b] and both.tasks == ("commonsense_qa", "gsm8k") and both.corpora == (None, None)
+    gone = NotAvailable("no corpus for gsm8k")
+    assert stages.multitask([a, gone]) is gone
+    assert stages.student(p, gone) is gone and stages.evaluate(p, gone, "gsm8k") is gone   # passed on, not raised
+    with pytest.raises(ValueError, match="one way"):
+        stages.multitask([a, stages.instances(p, "gsm8k", training="label_only", fraction=0.5)])
+
+
 def test_fig7_downsamples_the_correct_cots_only(fakes):
     p = stages.settings("smoke", n_cots=3, downsample_k=1)
     corpus = stages.corpus(p, "commonsense_qa")
