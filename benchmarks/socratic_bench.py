@@ -52,16 +52,25 @@ def main():
         serial = [solve_one(qg, qa, q, config) for q in questions]
     with Timer() as batched:
         traces = solve_iterative(qg, qa, questions, config, batch_size=n)
-    same = [t.as_dict() for t in traces] == [t.as_dict() for t in serial]
+    identical = sum(a.as_dict() == b.as_dict() for a, b in zip(traces, serial))
+    # fp32 greedy decoding is exact whatever the batch; bf16 (the hardware rule's pick where it is native) rounds
+    # with the batch's shape, so a greedy text may part from the one-at-a-time one: exactness is required in fp32
+    # (and held by the tests, which run fp32), counted otherwise
+    dtype = next(qg[0].parameters()).dtype
+    same = identical == len(traces)
     steps = sum(len(t.steps) for t in traces) / len(traces)
     rows = [{"loop": "one problem at a time", "problems": n, "seconds": one.seconds, "problems_per_s": n / one.seconds},
             {"loop": "batched (kit)", "problems": n, "seconds": batched.seconds,
              "problems_per_s": n / batched.seconds}]
-    result = {"ratio": one.seconds / batched.seconds, "identical_traces": same, "models": which,
+    result = {"ratio": one.seconds / batched.seconds, "identical_traces": same, "identical_trace_count": identical,
+              "dtype": str(dtype).removeprefix("torch."), "models": which,
               "mean_model_calls_per_problem": steps, "batch_size": n, "quick": args.quick}
     report("socratic_bench", rows, result, args.out)
+    if not same and dtype == torch.float32:
+        raise SystemExit("the batched and one-at-a-time loops gave different traces in fp32")
     if not same:
-        raise SystemExit("the batched and one-at-a-time loops gave different traces")
+        print(f"{identical} of {len(traces)} traces identical to the one-at-a-time loop's ({dtype}: rounding "
+              f"depends on the batch's shape; exact in fp32)")
 
 
 if __name__ == "__main__":
