@@ -93,20 +93,17 @@ def cell(p: Profile, notebook: str, table: str, row: str, column: str, result, p
                 not_comparable="; ".join(why))
 
 
-def filter_cell(p: Profile, notebook: str, paper_task: str, stats, corpus_run: str = "") -> Cell:
+def filter_cell(p: Profile, notebook: str, paper_task: str, stats) -> Cell:
     """§3.1's number for ``paper_task``: the share of the teacher's CoTs the supervised filter drops
     (``stats``: :func:`scotd_kit.stages.filter_stats`, or the reason the corpus could not be made)."""
     from . import paper
 
     why = [d for d in differences_from_paper(p) if d.split("=")[0] in CORPUS_SETTINGS or d.endswith(" profile")]
-    common = dict(not_comparable="; ".join(why))
-    if isinstance(stats, Exception):
-        return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, None,
-                    paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), unavailable=str(stats),
-                    **common)
-    return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task, 100 * stats["dropped_share"],
-                paper.FILTER_DROPPED.get(paper_task), p.name, p.task(paper_task), stats["samples"],
-                corpus_run=corpus_run, **common)
+    made = {} if isinstance(stats, Exception) else stats
+    return Cell(notebook, "§3.1 filter", "CoTs dropped (%)", paper_task,
+                100 * made["dropped_share"] if made else None, paper.FILTER_DROPPED.get(paper_task), p.name,
+                p.task(paper_task), made.get("samples"), corpus_run=made.get("corpus_run", ""),
+                not_comparable="; ".join(why), unavailable="" if made else str(stats))
 
 
 def cells_frame(cells):

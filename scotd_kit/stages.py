@@ -235,9 +235,9 @@ def corpus(p: Profile, paper_task: str, *, n: int | None = None, greedy: bool = 
 @_passes_unavailable
 def filter_stats(p: Profile, records: Corpus, n: int | None = None) -> dict:
     """What SCoTD's correct-only filter drops from the first ``n`` (default: the profile's N) CoTs per
-    instance (§3.1: 40.4 / 45.0 / 34.2 %)."""
+    instance (§3.1: 40.4 / 45.0 / 34.2 %), with the corpus run it counted (``corpus_run``)."""
     n = n or p.n_cots
-    return curation.filter_stats(curation.first_n_per_instance(records, n))
+    return {**curation.filter_stats(curation.first_n_per_instance(records, n)), "corpus_run": str(records.run_dir)}
 
 
 # --- the filter: training instances ------------------------------------------------------------------------

@@ -839,14 +839,19 @@ def load_student(model_dir: str | Path, *, quantization: str | None | bool = Tru
     return model, load_tokenizer(model_dir)
 
 
+def _student_meta(model: str | Path) -> dict | None:
+    """What :func:`fine_tune` wrote beside a student's weights (``STUDENT_FILE``); None for a model name."""
+    meta = Path(model) / STUDENT_FILE
+    return json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
+
+
 def load_any(model: str | Path, *, dtype: str | None = None):
     """A model name or a fine-tuned student directory (full model or LoRA adapter); ``dtype`` (a name)
     for a model loaded by name, None for the device's preferred one."""
-    path = Path(model)
-    if path.is_dir() and (path / STUDENT_FILE).exists():   # written by fine_tune
+    if _student_meta(model) is not None:
         # a LoRA adapter is folded into its base for decoding (one matmul per layer instead of three);
         # a quantised base cannot take it and keeps the adapter
-        return load_student(path, merge=True, dtype=dtype)
+        return load_student(model, merge=True, dtype=dtype)
     from .models import load_model
 
     return load_model(str(model), dtype=dtype)
@@ -856,8 +861,5 @@ def placement_of(model: str | Path, dtype: str | None = None):
     """Where and in which precision ``model`` (a name or a student directory) will be evaluated."""
     from .models import placement
 
-    path = Path(model)
-    if path.is_dir() and (path / STUDENT_FILE).exists():
-        meta = json.loads((path / STUDENT_FILE).read_text(encoding="utf-8"))
-        return placement(dtype, role="evaluation", quantization=meta.get("quantization"))
-    return placement(dtype, role="evaluation")
+    meta = _student_meta(model) or {}
+    return placement(dtype, role="evaluation", quantization=meta.get("quantization"))
