@@ -39,6 +39,9 @@ _REAL_SIZES: dict[str, tuple[str, dict]] = {
     "gpt2-medium": ("gpt2", dict(n_embd=1024, n_layer=24, n_head=16)),
     "gpt2-large": ("gpt2", dict(n_embd=1280, n_layer=36, n_head=20)),
     "gpt2-xl": ("gpt2", dict(n_embd=1600, n_layer=48, n_head=25)),
+    # the demo teacher's shape, for measuring on a machine its 94 MB GGUF cannot be copied to
+    "smollm2-135m": ("llama", dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                   num_attention_heads=9, num_key_value_heads=3)),
 }
 _TINY: dict[str, tuple[str, dict]] = {
     "tiny-gpt2": ("gpt2", dict(n_embd=64, n_layer=2, n_head=2)),
@@ -289,7 +292,10 @@ def load_model(name_or_path: str | os.PathLike, *, quantization: str | None = No
     choice = placement(dtype, role=role, device=device, quantization=quantization)
     path = resolve(name_or_path)
     tok = load_tokenizer(path)
-    kwargs: dict[str, Any] = {"dtype": choice.dtype}
+    # use_kernels=False: transformers (5.2x, with `kernels` installed, which it requires) otherwise swaps layers for
+    # code fetched from the hub at load on a GPU; offline that fails ("'kernels-community/rotary' is not available in
+    # the local cache", seen on an H200), and online it makes a run depend on code outside its key
+    kwargs: dict[str, Any] = {"dtype": choice.dtype, "use_kernels": False}
     if quantization:
         kwargs["quantization_config"] = quantization_config(quantization, choice.dtype)
     if device_map is None:

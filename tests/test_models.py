@@ -54,6 +54,10 @@ def test_real_sizes_have_the_papers_parameter_counts():
     with torch.device("meta"):
         n = sum(p.numel() for p in AutoModelForCausalLM.from_config(cfg).parameters())
     assert 1.5e9 < n < 1.65e9
+    cfg = models._config(*models._REAL_SIZES["smollm2-135m"], vocab_size=49152)   # SmolLM2's own vocabulary
+    with torch.device("meta"):
+        n = sum(p.numel() for p in AutoModelForCausalLM.from_config(cfg).parameters())
+    assert 1.33e8 < n < 1.36e8                                                       # 134.5M, embeddings tied
 
 
 def test_hub_id_offline_fails_fast_with_guidance():
