@@ -1,4 +1,4 @@
-"""One command that checks the kit's GPU paths and measures them (under 8 minutes on one H100/H200).
+"""One command that checks the kit's GPU paths and measures them (about 2.5 minutes on one H200).
 
     python benchmarks/gpu_check.py --out F.json        # on a CUDA machine
     python benchmarks/gpu_check.py --smoke --out F.json  # the CPU-possible parts, tiny models (the test suite)
