@@ -33,6 +33,10 @@ from common import environment  # noqa: E402  (common puts the repo on sys.path)
 import argparse  # noqa: E402
 
 
+CHECKS = ("rule", "fused_attention", "fp16_t4_path", "bf16", "qlora_4bit", "lora_resume", "engine_greedy", "sampling",
+          "sc_eval", "full_ft_mfu")
+
+
 def _args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny models, CPU-possible parts only (seconds)")
@@ -41,7 +45,11 @@ def _args():
     parser.add_argument("--teacher", default=None,
                         help="the decoding checks' model (default: the offline SmolLM2-135M-Instruct; "
                              "random:smollm2-135m is its shape with random weights, where the GGUF is not installed)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    unknown = set(args.only.split(",")) - set(CHECKS) if args.only else set()
+    if unknown:
+        parser.error(f"--only: no check named {', '.join(sorted(unknown))}; the checks: {', '.join(CHECKS)}")
+    return args
 
 
 class Check:

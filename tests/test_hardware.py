@@ -196,3 +196,6 @@ def test_the_gpu_check_runs_its_cpu_possible_parts(tmp_path):
     proc = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--smoke", "--only", "rule",
                            "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert [r["check"] for r in json.loads(out.read_text())["checks"]] == ["rule"]
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--smoke", "--only", "rule,qlora"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 2 and "no check named qlora" in proc.stderr
