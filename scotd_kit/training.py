@@ -502,6 +502,13 @@ def _trainer_class():
             if self.path is not None and state.is_world_process_zero:
                 with self.path.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(rec) + "\n")
+            if not math.isfinite(rec["loss"]):
+                # Trainer would go on (it logs a NaN loss as 0) and save a student whose weights are NaN
+                where = self.path.parent if self.path is not None else "training"
+                raise TrainingDiverged(
+                    f"{where}: the loss at step {state.global_step} is {rec['loss']}; the weights are no longer usable, "
+                    f"so training stopped (earlier steps are in losses.jsonl). Try fp32 (SCOTD_PRECISION=fp32) or a "
+                    f"lower learning rate; a checkpoint saved after the fault holds the same weights")
 
     class KitTrainer(Trainer):
         def __init__(self, *args, batch_sampler=None, eval_fn=None, eval_tokenizer=None, target_head=None, **kwargs):
@@ -638,6 +645,10 @@ def sparse_tied_embedding_grad(model) -> bool:
         emb.sparse = True
         return True
     return False
+
+
+class TrainingDiverged(RuntimeError):
+    """A training step's loss was NaN or infinite."""
 
 
 def _plain_write_error(error: RuntimeError, ckpt_dir: Path) -> Exception:

@@ -202,6 +202,25 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, method):
     assert max((p1[k] - p2[k]).abs().max().item() for k in p1) < 1e-5
 
 
+class PoisonAt(CrashAt):
+    """A callback that turns one weight NaN when step ``n`` begins, as a diverging run does."""
+
+    def on_step_begin(self, args, state, control, model=None, **kw):
+        if state.global_step + 1 == self.n:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+
+
+def test_a_non_finite_loss_stops_training_with_its_step_named(tmp_path):
+    """Trainer would train on NaN weights and save them as the student; the kit stops at the first NaN loss."""
+    with pytest.raises(training.TrainingDiverged, match="the loss at step 3 is nan"):
+        training.fine_tune("tiny-gpt2", _instances(), output_dir=tmp_path, config=_cfg(max_steps=8), resume=False,
+                           callbacks=[PoisonAt(3)])
+    steps = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in steps] == [1, 2, 3] and all(math.isfinite(s["loss"]) for s in steps[:2])
+    assert not (tmp_path / "final").exists()
+
+
 def test_lora_student_loads_back_with_its_adapter(tmp_path):
     r = training.fine_tune("tiny-llama", _instances(), output_dir=tmp_path, method="lora",
                            config=_cfg(max_steps=6), resume=False)
