@@ -275,11 +275,10 @@ def load_teacher():
 
 
 def kit_run(teacher, instances: int, root: Path, profile: bool) -> dict:
+    from scotd_kit import stages
     from scotd_kit.prompts import few_shot_block
 
     # first-call costs (the stop-token table, kernel set-up) out of the timed run: one instance, 4 new tokens
-    from scotd_kit import stages
-
     with Timer() as warm:
         demo_corpus(root / "warmup", 1, teacher, teacher_max_new_tokens=4)
     device = next(teacher.model.parameters()).device
@@ -339,6 +338,8 @@ def main() -> None:
     k_kit, k_base = (128, 4) if args.quick else (384, 16)
     started, load_start = time.perf_counter(), loadavg()
 
+    from scotd_kit import stages
+
     root = Path(tempfile.mkdtemp(prefix="demo_shape_bench."))
     teacher, load_seconds = load_teacher()
     model = teacher.model
@@ -354,8 +355,6 @@ def main() -> None:
     k = kit_run(teacher, k_kit, root, known.profile_steps)
     square_after = matmul_gflops(SQUARE, SQUARE, SQUARE, device=device)
     p = k["profile"]
-    from scotd_kit import stages
-
     plan = stages.settings("demo", train_limit=k_base)
     b = baseline_run(teacher, stages.examples(plan, PAPER_TASK, plan.train_split), stages.exemplars(plan, PAPER_TASK), p)
 

@@ -61,7 +61,6 @@ class Instances(list):
         self.tasks, self.corpora, self.how = tasks, corpora, how
 
 
-
 def _passes_unavailable(fn):
     """A stage given the reason an earlier stage could not run returns that reason; one that cannot run
     itself returns its own (an :data:`UNAVAILABLE` error), never raising it into the notebook."""
@@ -161,11 +160,11 @@ _REPLAYS: dict = {}     # a released corpus is parsed once per process
 
 
 def _teacher(p: Profile, spec: str):
-    from .teachers import make_teacher, teacher_from_spec
+    from .teachers import teacher_from_spec
 
     if spec.startswith("replay:"):
         if spec not in _REPLAYS:
-            _REPLAYS[spec] = make_teacher("replay", spec.partition(":")[2])
+            _REPLAYS[spec] = teacher_from_spec(spec)
         return _REPLAYS[spec]
     return teacher_from_spec(spec, dtype=p.teacher_dtype)
 
@@ -259,16 +258,12 @@ def instances(p: Profile, paper_task: str, records: Corpus | None = None, *, set
         raise ValueError(f"setting must be one of {SETTINGS} and training one of {TRAININGS}")
     if strategy is not None and (setting != "full" or training != "scotd"):
         raise ValueError("Fig. 7's downsampling chooses among correct CoTs: setting='full', training='scotd'")
-    gold_only = training == "label_only" and setting == "full"
-    if isinstance(records, Exception) and not gold_only:
-        return records          # the corpus could not be made: its reason (gold labels alone need none)
-    try:
-        return _instances(p, paper_task, None if gold_only else records, setting=setting, training=training,
-                          n=n or p.n_cots, fraction=fraction, strategy=strategy, k=k, demonstrations=demonstrations)
-    except UNAVAILABLE as e:
-        return e
+    gold_only = training == "label_only" and setting == "full"     # gold labels alone: no corpus needed
+    return _instances(p, paper_task, None if gold_only else records, setting=setting, training=training,
+                      n=n or p.n_cots, fraction=fraction, strategy=strategy, k=k, demonstrations=demonstrations)
 
 
+@_passes_unavailable
 def _instances(p: Profile, paper_task: str, records: Corpus | None, *, setting: str, training: str, n: int,
                fraction: float, strategy: str | None, k: int | None, demonstrations: bool) -> Instances:
     gold_only = records is None
@@ -350,9 +345,9 @@ def student(p: Profile, train: Instances, *, base: str | None = None, seed: int 
     checkpoints = [{"step": h["step"], "accuracy": h.get("eval_accuracy")} for h in result.eval_history]
     write_spec(out, "student", key)
     cell = dict(tasks=[p.task(t) for t in train.tasks], **train.how, seed=seed)
-    write_json(out / STUDENT_RUN_FILE, {"model_dir": "final", "key": key, "cell": cell, "instances": len(train), "profile": p.name, "checkpoints": checkpoints,
-                                        "best_checkpoint": result.best_checkpoint,
-                                        "best_accuracy": result.best_metric})
+    write_json(out / STUDENT_RUN_FILE, {"model_dir": "final", "key": key, "cell": cell, "instances": len(train),
+                                        "profile": p.name, "checkpoints": checkpoints,
+                                        "best_checkpoint": result.best_checkpoint, "best_accuracy": result.best_metric})
     seal(out, SPEC_FILE, STUDENT_RUN_FILE, "final")
     return out / "final"
 

@@ -184,6 +184,10 @@ class TrainConfig(TrainingArguments):
 
 # ---------------------------------------------------------------- results
 
+class TrainingDiverged(RuntimeError):
+    """A training step's loss was NaN or infinite."""
+
+
 @dataclass
 class FineTuneResult:
     model_dir: Path                 # load with load_student(model_dir)
@@ -645,10 +649,6 @@ def sparse_tied_embedding_grad(model) -> bool:
         emb.sparse = True
         return True
     return False
-
-
-class TrainingDiverged(RuntimeError):
-    """A training step's loss was NaN or infinite."""
 
 
 def _plain_write_error(error: RuntimeError, ckpt_dir: Path) -> Exception:

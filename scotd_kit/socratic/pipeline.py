@@ -115,7 +115,7 @@ def decompositions(s: SocraticSettings, task: str, source: str = "gold") -> tupl
         raise ValueError("no teacher: set socratic_settings(..., teacher='<model name | openai:<model>>')")
     spec = _decompositions_spec(s, task)
     run_dir = _decompositions_dir(s, spec)
-    if not (run_dir / "spec.json").exists():
+    if not (run_dir / SPEC_FILE).exists():
         write_spec(run_dir, "socratic-decompositions", spec)
     path = run_dir / f"{get_task(task).name}.jsonl"
     dec.sample_teacher_decompositions(task, train, teacher_from_spec(s.teacher), corpus_path=path,
