@@ -304,12 +304,15 @@ def _build_stop_table(tok, stops: tuple[str, ...], vocab: int) -> torch.Tensor:
 # the shared-prefix engine with continuous batching
 
 class _SlotEngine(_Decoder):
+    share_tokens = True   # samples of a prompt that drew the same tokens decode as one row (run(); tests turn it off)
+
     def __init__(self, model, tokenizer, config: GenerationConfig, prefix: str, prompt_cache=None):
         super().__init__(model, tokenizer, config, prefix)
         self.prefix_kv = self._prefill_prefix() if self.prefix_ids else None
         if prompt_cache is not None and prompt_cache.model is not model:
             raise ValueError("prompt_cache belongs to another model: keep one PromptCache per model")
         self.prompt_cache = prompt_cache
+        self.rows_run = 0    # slot rows the decode steps ran (samples sharing their tokens run as one)
 
     def _prefill_prefix(self):
         from transformers import DynamicCache
@@ -404,6 +407,27 @@ class _SlotEngine(_Decoder):
                 done.append((s, item[s], toks[:at], lps_all[r][:at] if lps_all is not None else [], reason))
         return done
 
+    @staticmethod
+    def _regroup(cache, leader: torch.Tensor, chosen: torch.Tensor, going: torch.Tensor, length: torch.Tensor,
+                 rows: torch.Tensor) -> torch.Tensor:
+        """Leaders after this step's tokens: the slots that followed one leader and drew the same token
+        follow one slot (the old leader when it is among them, else the first); a slot that leads from
+        now on takes its old leader's keys/values (their shared tokens) into its own row."""
+        S = len(rows)
+        key = torch.where(going, leader * (int(chosen.max()) + 1) + chosen, -1 - rows)  # finished: on their own
+        _, group = torch.unique(key, return_inverse=True)
+        # the old leader wins its group; else the lowest slot
+        rank = rows + S * (leader != rows)
+        best = torch.full((int(group.max()) + 1,), 2 * S, dtype=torch.long, device=rows.device)
+        best = best.scatter_reduce(0, group, rank, reduce="amin")
+        new = torch.where(going, best[group] % S, leader)   # a finished sample no longer moves
+        split = torch.nonzero((new == rows) & (leader != rows)).flatten()
+        cols = int(length[split].max()) if len(split) else 0
+        if cols:
+            for layer in cache.layers:
+                layer.copy(split, leader[split], cols)
+        return new
+
     def _slots(self, batch_size: int | None, rows: int, capacity: int) -> int:
         if batch_size is not None:
             return min(batch_size, rows)
@@ -418,6 +442,7 @@ class _SlotEngine(_Decoder):
         # several samples per prompt: the prompt's keys/values are held once, in a block its samples
         # share (a slot's own cache then holds only what it generated); one sample: in the slot
         grouped = n > 1
+        follow = grouped and cfg.do_sample and self.share_tokens
         capacity = cfg.max_new_tokens + (0 if grouped else longest)
         S = self._slots(batch_size, len(prompts) * n, capacity + (longest // n if grouped else 0))
         # work items: longest prompts first (prefill batches of like lengths); results go back by index
@@ -438,6 +463,13 @@ class _SlotEngine(_Decoder):
         block = torch.zeros(S, dtype=torch.long, device=dev)       # the slot's prompt block (with groups)
         tokens = torch.zeros((S, cfg.max_new_tokens), dtype=torch.long, device=dev)
         logps = torch.zeros((S, cfg.max_new_tokens), dtype=torch.float32, device=dev)
+        # samples of one prompt that have drawn the same tokens so far have the same next-token distribution:
+        # such slots follow one ``leader`` slot, whose decode step alone runs; each still draws its own token
+        # (its seed, its step) from the leader's logits, so no sample changes. A follower that draws another
+        # token than its leader leads from then on, with a copy of the leader's keys/values: at a low
+        # temperature most of a prompt's samples share most of their tokens (demo_design.md, "Samples that
+        # share their tokens")
+        leader = torch.arange(S, device=dev)
         logits = None
         vocab = None
         refill_at = max(1, S // 8)   # refill when this many slots are free: prefill in batches, not one by one
@@ -468,8 +500,10 @@ class _SlotEngine(_Decoder):
                     for layer_i, layer in enumerate(cache.layers):
                         layer.load(slots, [prefilled[i][0][layer_i][0] for i, _ in take],
                                    [prefilled[i][0][layer_i][1] for i, _ in take])
+                first: dict[int, int] = {}     # prompt -> its first slot in this refill: its samples follow it
                 for s, (i, j) in zip(free, take):
                     item[s] = (i, j)
+                    leader[s] = first.setdefault(i, s) if follow else s
                     logits[s] = prefilled[i][1]
                     seeds[s], steps[s] = row_seeds[i][j], 0
                     alive[s], ended[s], flagged[s], checked[s] = True, -1, False, 0
@@ -497,19 +531,24 @@ class _SlotEngine(_Decoder):
                 cols = int(length.max()) + 1      # every slot's filled columns
                 for layer in cache.layers:
                     layer.compact(h, m, keep, cols)
-                for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged):
+                for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged, leader):
                     t[h] = t[m]
+                moved_to = torch.arange(len(item), device=dev)
+                moved_to[m] = h
+                leader = moved_to[leader]      # a live slot's leader is live: it moved with it or stayed
                 for a, b in zip(holes, movers):
                     item[a], checked[a] = item[b], checked[b]
                 item, checked = item[:keep], checked[:keep]
-                seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged = (
+                seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged, leader = (
                     t[:keep] for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended,
-                                       flagged))
+                                       flagged, leader))
                 cache.slots = keep
                 continue
 
             chosen, lp = self.choose(logits, seeds, steps)
             rows = torch.arange(len(item), device=dev)
+            if follow:
+                leader = self._regroup(cache, leader, chosen, alive & (ended < 0), length, rows)
             col = steps.clamp(max=cfg.max_new_tokens - 1)
             going = alive & (ended < 0)                 # a sample past its end writes nothing more
             tokens[rows, col] = torch.where(going, chosen, tokens[rows, col])
@@ -527,6 +566,7 @@ class _SlotEngine(_Decoder):
                     results[i][j] = self.result(toks, lps, reason, P + len(ids[i]))
                     item[s] = None
                     alive[s] = False
+                    leader[s] = s
                     running[i] -= 1
                     if groups is not None and not left[i] and not running[i]:
                         groups.release(i)
@@ -534,15 +574,29 @@ class _SlotEngine(_Decoder):
                 if all(it is None for it in item) and not pending:
                     break
                 read_base, read_steps = int(length.max()), 0
-            # one decode step for every slot (a finished slot's column is rewritten until it is refilled)
-            cache.write_cols = length.clone()
+            # one decode step for every slot (a finished slot's column is rewritten until it is refilled), or
+            # with samples sharing their tokens, for every live leader
+            run = torch.nonzero(alive & (leader == rows)).flatten() if follow else rows
+            if not len(run):
+                continue   # every sample finished: the slots are refilled first
+            cache.rows = run if follow else None
+            cache.write_cols = length[run]
             cache.read_len = min(read_base + read_steps, capacity - 1) + 1   # >= every slot's filled columns
             read_steps += 1
-            mask = torch.arange(cache.read_len, device=dev)[None, :] <= length[:, None]
-            state = sp.PrefixState(self.prefix_kv, mask[:, None, :], groups.view(block) if groups else None)
-            inputs = torch.where(alive, chosen, torch.full_like(chosen, self.pad_id))[:, None]
+            mask = torch.arange(cache.read_len, device=dev)[None, :] <= length[run][:, None]
+            state = sp.PrefixState(self.prefix_kv, mask[:, None, :], groups.view(block[run]) if groups else None)
+            inputs = torch.where(alive, chosen, torch.full_like(chosen, self.pad_id))[run][:, None]
             with sp.shared_prefix_attention_on(self.model):
-                logits = self.forward(inputs, None, (start + length)[:, None], cache, scotd_state=state).float()
+                out = self.forward(inputs, None, (start + length)[run][:, None], cache, scotd_state=state).float()
+            self.rows_run += len(run)
+            if follow:
+                at = torch.full_like(rows, -1)
+                at[run] = torch.arange(len(run), device=dev)
+                src = at[leader]
+                ok = src >= 0
+                logits[ok] = out[src[ok]]
+            else:
+                logits = out
             length = torch.where(alive, (length + 1).clamp(max=capacity - 1), length)
         return results  # type: ignore[return-value]
 

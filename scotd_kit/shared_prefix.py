@@ -333,7 +333,9 @@ def _slot_layer_class():
 
         A decode step writes one column per slot, at that slot's own length (``cache.write_cols``),
         and returns the filled part ``[:, :, :cache.read_len]``; the state's mask hides what a slot
-        has not written. ``keys`` / ``values`` stay views, as transformers expects.
+        has not written. ``keys`` / ``values`` stay views, as transformers expects. With
+        ``cache.rows`` set, the step runs for those slots only (the engine's other slots repeat one of
+        them: :class:`scotd_kit.generation._SlotEngine`), and their rows are gathered.
         """
 
         def __init__(self, cache):
@@ -351,11 +353,13 @@ def _slot_layer_class():
         def update(self, key_states, value_states, *args, **kwargs):
             c = self.cache
             self._ensure(key_states, value_states)
-            rows = torch.arange(key_states.shape[0], device=key_states.device)
+            rows = c.rows if c.rows is not None else torch.arange(key_states.shape[0], device=key_states.device)
             self.buf_k[rows, :, c.write_cols] = key_states[:, :, 0]
             self.buf_v[rows, :, c.write_cols] = value_states[:, :, 0]
             self.keys = self.buf_k[:, :, :c.read_len]
             self.values = self.buf_v[:, :, :c.read_len]
+            if c.rows is not None:
+                self.keys, self.values = self.keys.index_select(0, rows), self.values.index_select(0, rows)
             return self.keys, self.values
 
         def load(self, slots: torch.Tensor, keys: list[torch.Tensor], values: list[torch.Tensor]) -> None:
@@ -368,10 +372,14 @@ def _slot_layer_class():
         def compact(self, holes: torch.Tensor, movers: torch.Tensor, keep: int, cols: int) -> None:
             """Keep the first ``keep`` slots, after moving slots ``movers`` (beyond them) into ``holes``
             (finished slots among them): copies only the moved rows' first ``cols`` columns, not every kept row."""
-            if len(holes):
-                self.buf_k[holes, :, :cols] = self.buf_k[movers, :, :cols]
-                self.buf_v[holes, :, :cols] = self.buf_v[movers, :, :cols]
+            self.copy(holes, movers, cols)
             self.buf_k, self.buf_v = self.buf_k[:keep], self.buf_v[:keep]
+
+        def copy(self, dst: torch.Tensor, src: torch.Tensor, cols: int) -> None:
+            """Slots ``dst`` take the first ``cols`` columns of slots ``src``."""
+            if len(dst):
+                self.buf_k[dst, :, :cols] = self.buf_k[src, :, :cols]
+                self.buf_v[dst, :, :cols] = self.buf_v[src, :, :cols]
 
         def get_seq_length(self):
             return self.cache.read_len
@@ -388,14 +396,14 @@ _SLOT_LAYER = None
 def new_slot_cache(config, slots: int, capacity: int):
     """A transformers ``DynamicCache`` of :class:`SlotLayer` layers: ``slots`` decode rows of at most
     ``capacity`` suffix tokens each. The engine sets ``write_cols`` (per row) and ``read_len`` before
-    every forward pass."""
+    every forward pass, and ``rows`` (None: every slot) when a step runs for some slots only."""
     global _SLOT_LAYER
     from transformers import DynamicCache
 
     if _SLOT_LAYER is None:
         _SLOT_LAYER = _slot_layer_class()
     cache = DynamicCache(config=config)
-    cache.slots, cache.capacity, cache.read_len = slots, capacity, 0
+    cache.slots, cache.capacity, cache.read_len, cache.rows = slots, capacity, 0, None
     cache.write_cols = torch.zeros(slots, dtype=torch.long)
     n_layers = len(cache.layers) or config.get_text_config().num_hidden_layers
     cache.layers = [_SLOT_LAYER(cache) for _ in range(n_layers)]

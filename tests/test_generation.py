@@ -146,6 +146,39 @@ def test_samples_do_not_depend_on_batch_composition(tiny):
     assert [[g.token_ids for g in r] for r in other] != [[g.token_ids for g in r] for r in together]
 
 
+def test_samples_that_share_their_tokens_decode_as_one_row(tiny, monkeypatch):
+    """At a low temperature a prompt's samples draw the same tokens for a while: they decode as one row
+    until one draws another token, and that one goes on with a copy of the keys/values so far. The samples
+    are those of every sample decoded in a row of its own, through refills and compaction (6 slots for 16
+    samples)."""
+    model, tok = tiny
+    engines = []
+    init = generation._SlotEngine.__init__
+
+    def recorded(self, *args, **kw):
+        init(self, *args, **kw)
+        engines.append(self)
+
+    monkeypatch.setattr(generation._SlotEngine, "__init__", recorded)
+    fewer, split_late = [], []
+    for temperature in (0.02, 0.05, 0.1):
+        cfg = GenerationConfig(max_new_tokens=12, stop=(), do_sample=True, temperature=temperature, top_k=0, n=4,
+                               seed=3)
+        monkeypatch.setattr(generation._SlotEngine, "share_tokens", True)
+        shared = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=6)
+        monkeypatch.setattr(generation._SlotEngine, "share_tokens", False)
+        alone = generate(model, tok, PROMPTS, cfg, prefix=PREFIX, batch_size=6)
+        assert [[g.token_ids for g in r] for r in shared] == [[g.token_ids for g in r] for r in alone], temperature
+        assert [lp for r in shared for g in r for lp in g.logprobs] == \
+            pytest.approx([lp for r in alone for g in r for lp in g.logprobs], abs=1e-5)
+        assert engines[-1].rows_run >= sum(len(g.token_ids) for r in alone for g in r) - len(PROMPTS) * 4
+        fewer.append(engines[-2].rows_run < engines[-1].rows_run)
+        # two samples that drew the same first token and then parted: the later one read copied keys/values
+        split_late.append(any(a.token_ids[0] == b.token_ids[0] and a.token_ids != b.token_ids
+                              for r in shared for a in r for b in r))
+    assert any(fewer) and any(split_late), (fewer, split_late)
+
+
 def test_explicit_seeds_follow_the_prompt_not_its_position():
     model, tok = load_model("tiny-llama")
     cfg = GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, n=2)
