@@ -442,7 +442,9 @@ class _SlotEngine(_Decoder):
         # several samples per prompt: the prompt's keys/values are held once, in a block its samples
         # share (a slot's own cache then holds only what it generated); one sample: in the slot
         grouped = n > 1
-        follow = grouped and cfg.do_sample and self.share_tokens
+        # on the CPU a decode step costs in proportion to its rows; a GPU's costs little more for more rows, and
+        # choosing the rows to run would wait for the device every step
+        follow = grouped and cfg.do_sample and self.share_tokens and dev.type == "cpu"
         capacity = cfg.max_new_tokens + (0 if grouped else longest)
         S = self._slots(batch_size, len(prompts) * n, capacity + (longest // n if grouped else 0))
         # work items: longest prompts first (prefill batches of like lengths); results go back by index
@@ -579,7 +581,8 @@ class _SlotEngine(_Decoder):
             run = torch.nonzero(alive & (leader == rows)).flatten() if follow else rows
             if not len(run):
                 continue   # every sample finished: the slots are refilled first
-            cache.rows = run if follow else None
+            every_slot = len(run) == len(rows)   # then the slots' own rows, not a gathered copy of them
+            cache.rows = None if every_slot else run
             cache.write_cols = length[run]
             cache.read_len = min(read_base + read_steps, capacity - 1) + 1   # >= every slot's filled columns
             read_steps += 1
@@ -589,7 +592,7 @@ class _SlotEngine(_Decoder):
             with sp.shared_prefix_attention_on(self.model):
                 out = self.forward(inputs, None, (start + length)[run][:, None], cache, scotd_state=state).float()
             self.rows_run += len(run)
-            if follow:
+            if not every_slot:
                 at = torch.full_like(rows, -1)
                 at[run] = torch.arange(len(run), device=dev)
                 src = at[leader]
