@@ -12,6 +12,9 @@ sample depend on the rest of the batch. Here:
   and its keys/values copied into the slots of its samples;
 * **a lean step**: EOS and length checks are tensor ops; a row's text is decoded to look for a stop
   string only when its new token can end one (a token table built once per tokenizer);
+* **samples that share their tokens share a row** (on the CPU): a prompt's samples that have drawn the same
+  tokens so far decode as one row until one draws another token (each draws its own from the row's logits,
+  so no sample changes; the one that parts takes a copy of the keys/values so far);
 * **per-row randomness without per-row calls**: sample ``j`` of prompt ``i`` draws its uniform for
   step ``t`` from a counter-based hash of (its seed, t), all rows in one vectorised call, and picks
   its token by inverse CDF; so a sample depends on its seed alone, never on its batch;
