@@ -552,10 +552,10 @@ class _SlotEngine(_Decoder):
 
             chosen, lp = self.choose(logits, seeds, steps)
             rows = torch.arange(len(item), device=dev)
-            if follow:
-                leader = self._regroup(cache, leader, chosen, alive & (ended < 0), length, rows)
-            col = steps.clamp(max=cfg.max_new_tokens - 1)
             going = alive & (ended < 0)                 # a sample past its end writes nothing more
+            if follow:
+                leader = self._regroup(cache, leader, chosen, going, length, rows)
+            col = steps.clamp(max=cfg.max_new_tokens - 1)
             tokens[rows, col] = torch.where(going, chosen, tokens[rows, col])
             if lp is not None:
                 logps[rows, col] = torch.where(going, lp, logps[rows, col])
