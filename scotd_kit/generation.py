@@ -38,6 +38,7 @@ import hashlib
 import inspect
 import os
 from collections import OrderedDict, deque
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,7 @@ PREFILL_WASTE, PREFILL_MIN_TOKENS = 0.1, 256
 # ... and at most this many tokens (padding included) in one prefill batch: its activations, not the decode
 # slots, set the peak memory of a call with many long prompts
 PREFILL_MAX_TOKENS = 16_384
+GREEDY = None   # a row seed that asks for the greedy token instead of a sampled one (generate(greedy_row=True))
 
 
 @dataclass
@@ -108,7 +110,7 @@ def row_seed(seed: int, i: int | None, j: int) -> int:
 def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, prefix: str = "",
              seeds: list[int] | None = None, batch_size: int | None = None, progress: bool = False,
              engine: str = "auto", prompt_cache: "PromptCache | None" = None,
-             space_boundary: bool = False) -> list[list[Generation]]:
+             space_boundary: bool = False, greedy_row: bool = False) -> list[list[Generation]]:
     """result[i][j] = sample j of prompt i; the model sees prefix + prompts[i].
 
     ``seeds``: one per prompt. When given, sample j of prompt i is seeded by ``(seeds[i], j)`` alone, so
@@ -127,6 +129,10 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     (multi-turn loops such as Socratic QG/QA). Used by the shared-prefix engine; the dense one
     ignores it.
 
+    ``greedy_row`` (sampling only): each prompt's greedy completion too, as ``result[i][n]`` after its ``n``
+    samples, decoded in the same call: on the CPU the greedy row shares its prompt's rows while its tokens are
+    a sample's (at a low temperature it mostly is one), so it costs little more than the samples alone.
+
     ``space_boundary``: a prompt that ends in a space (SCoTD's ``"A: "``) is fed without it and its
     completions' texts lose one leading space: the space belongs to the completion's first token, as it
     does in a few-shot block (BPE tokenisers merge a space into the next word; a lone trailing space token
@@ -143,6 +149,8 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+    if greedy_row and not config.do_sample:
+        raise ValueError("greedy_row adds a greedy completion to sampled ones: it needs do_sample=True")
     if not prompts:
         return []
     warn_if_gpu_unused(model)
@@ -153,6 +161,10 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
     rows_per_prompt = config.n if config.do_sample else 1
     row_seeds = [_sample_seeds(seeds[i] if seeds is not None else None, config, i, rows_per_prompt)
                  for i in range(len(prompts))]
+    if greedy_row:
+        rows_per_prompt += 1
+        if shared:
+            row_seeds = [r + [GREEDY] for r in row_seeds]
 
     from tqdm.auto import tqdm
 
@@ -163,6 +175,10 @@ def generate(model, tokenizer, prompts: list[str], config: GenerationConfig, *, 
             results = slot_engine.run(prompts, row_seeds, batch_size, bar)
         else:
             results = _dense(model, tokenizer, config, prefix, prompts, row_seeds, batch_size or 64, bar)
+            if greedy_row:   # the fallback engine decodes them apart
+                greedy = _dense(model, tokenizer, dataclasses.replace(config, do_sample=False, n=1), prefix, prompts,
+                                [[0] for _ in prompts], batch_size or 64, bar)
+                results = [r + g for r, g in zip(results, greedy)]
     finally:
         bar.close()
     if not config.do_sample and config.n > 1:
@@ -235,18 +251,23 @@ class _Decoder:
             out.append(ids)
         return out
 
-    def choose(self, logits: torch.Tensor, seeds: torch.Tensor, steps: torch.Tensor):
+    def choose(self, logits: torch.Tensor, seeds: torch.Tensor, steps: torch.Tensor,
+               greedy: torch.Tensor | None = None, source: torch.Tensor | None = None):
         """(tokens, log p under the raw softmax or None when not asked for) for every row;
-        ``seeds``/``steps`` drive the sampler."""
+        ``seeds``/``steps`` drive the sampler; rows where ``greedy`` is set take the argmax. ``source[r]``: the
+        row of ``logits`` row r draws from (rows with one distribution share its softmax); None: row r."""
         logits = logits.float()
+        rows = torch.arange(len(seeds), device=logits.device) if source is None else source
         if self.cfg.do_sample:
             chosen = sample_rows(logits, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p,
-                                 uniforms(seeds, steps))
+                                 uniforms(seeds, steps), source)
+            if greedy is not None:
+                chosen = torch.where(greedy, logits.argmax(dim=-1)[rows], chosen)
         else:
-            chosen = logits.argmax(dim=-1)
+            chosen = logits.argmax(dim=-1)[rows]
         if not self.cfg.logprobs:
             return chosen, None
-        lp = logits.gather(1, chosen[:, None])[:, 0] - torch.logsumexp(logits, dim=-1)
+        lp = logits[rows, chosen] - torch.logsumexp(logits, dim=-1)[rows]
         return chosen, lp
 
     def stop_candidates(self, vocab: int) -> torch.Tensor:
@@ -462,6 +483,8 @@ class _SlotEngine(_Decoder):
         groups = sp.PromptGroups(len(cache.layers), longest) if grouped else None
         item: list[tuple[int, int] | None] = [None] * S
         seeds = torch.zeros(S, dtype=torch.long, device=dev)
+        greedy = torch.zeros(S, dtype=torch.bool, device=dev)      # the slot decodes its prompt's greedy row
+        any_greedy = any(GREEDY in r for r in row_seeds)
         steps = torch.zeros(S, dtype=torch.long, device=dev)       # tokens generated by the slot's sample
         length = torch.zeros(S, dtype=torch.long, device=dev)      # suffix tokens in the slot's cache
         start = torch.zeros(S, dtype=torch.long, device=dev)       # position of the slot cache's first token
@@ -510,7 +533,8 @@ class _SlotEngine(_Decoder):
                     item[s] = (i, j)
                     leader[s] = first.setdefault(i, s) if follow else s
                     logits[s] = prefilled[i][1]
-                    seeds[s], steps[s] = row_seeds[i][j], 0
+                    seeds[s], steps[s] = row_seeds[i][j] or 0, 0
+                    greedy[s] = row_seeds[i][j] is GREEDY
                     alive[s], ended[s], flagged[s], checked[s] = True, -1, False, 0
                     if groups is None:
                         start[s], length[s] = P, len(ids[i])
@@ -536,7 +560,8 @@ class _SlotEngine(_Decoder):
                 cols = int(length.max()) + 1      # every slot's filled columns
                 for layer in cache.layers:
                     layer.compact(h, m, keep, cols)
-                for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged, leader):
+                for t in (seeds, greedy, steps, length, start, block, tokens, logps, logits, alive, ended, flagged,
+                          leader):
                     t[h] = t[m]
                 moved_to = torch.arange(len(item), device=dev)
                 moved_to[m] = h
@@ -544,14 +569,18 @@ class _SlotEngine(_Decoder):
                 for a, b in zip(holes, movers):
                     item[a], checked[a] = item[b], checked[b]
                 item, checked = item[:keep], checked[:keep]
-                seeds, steps, length, start, block, tokens, logps, logits, alive, ended, flagged, leader = (
-                    t[:keep] for t in (seeds, steps, length, start, block, tokens, logps, logits, alive, ended,
-                                       flagged, leader))
+                seeds, greedy, steps, length, start, block, tokens, logps, logits, alive, ended, flagged, leader = (
+                    t[:keep] for t in (seeds, greedy, steps, length, start, block, tokens, logps, logits, alive,
+                                       ended, flagged, leader))
                 cache.slots = keep
                 continue
 
-            chosen, lp = self.choose(logits, seeds, steps)
             rows = torch.arange(len(item), device=dev)
+            if follow:   # a follower draws from its leader's row (a finished slot's draw is never written)
+                distinct, source = torch.unique(torch.where(alive, leader, leader[0]), return_inverse=True)
+                chosen, lp = self.choose(logits[distinct], seeds, steps, greedy if any_greedy else None, source)
+            else:
+                chosen, lp = self.choose(logits, seeds, steps, greedy if any_greedy else None)
             going = alive & (ended < 0)                 # a sample past its end writes nothing more
             if follow:
                 leader = self._regroup(cache, leader, chosen, going, length, rows)
@@ -596,11 +625,7 @@ class _SlotEngine(_Decoder):
                 out = self.forward(inputs, None, (start + length)[run][:, None], cache, scotd_state=state).float()
             self.rows_run += len(run)
             if not every_slot:
-                at = torch.full_like(rows, -1)
-                at[run] = torch.arange(len(run), device=dev)
-                src = at[leader]
-                ok = src >= 0
-                logits[ok] = out[src[ok]]
+                logits[run] = out     # followers read their leader's row
             else:
                 logits = out
             length = torch.where(alive, (length + 1).clamp(max=capacity - 1), length)
@@ -959,70 +984,82 @@ def uniforms(seeds: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
 SAMPLER_SLICE_BYTES = 1 << 20
 
 
-def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: torch.Tensor) -> torch.Tensor:
-    """One token per row: temperature, then top-k, then top-p (HF's order), then the inverse CDF at
-    the row's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t].
-    Rows are independent: how they are sliced changes no pick."""
+def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, u: torch.Tensor,
+                source: torch.Tensor | None = None) -> torch.Tensor:
+    """One token per draw: temperature, then top-k, then top-p (HF's order), then the inverse CDF at
+    the draw's uniform ``u[r]`` (:func:`uniforms`): token t is picked with probability softmax(scores)[t].
+    ``source[r]``: the row of ``logits`` draw r reads (draws from one distribution share its softmax);
+    None: one draw per row. Rows are independent: how they are sliced changes no pick."""
     R, V = logits.shape
+    if source is None:
+        source = torch.arange(R, device=logits.device)
     if 0 < top_k < V:
         # select before scaling: dividing by a positive temperature keeps the order, and the full
         # vocabulary is then not copied once more every step
         vals, idx = logits.topk(top_k, dim=-1)            # sorted, largest first
-        return idx.gather(1, _pick(vals, temperature, top_p, u)[:, None])[:, 0]
+        return idx[source].gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
     rows = R if logits.device.type != "cpu" else max(1, SAMPLER_SLICE_BYTES // (8 * V))
-    return torch.cat([_pick_full(logits[i:i + rows], temperature, top_p, u[i:i + rows]) for i in range(0, R, rows)])
+    if rows >= R:
+        return _pick_full(logits, temperature, top_p, u, source)
+    out = torch.empty_like(source)
+    for i in range(0, R, rows):
+        draws = torch.nonzero((source >= i) & (source < i + rows)).flatten()
+        if len(draws):
+            out[draws] = _pick_full(logits[i:i + rows], temperature, top_p, u[draws], source[draws] - i)
+    return out
 
 
-def _pick_full(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+def _pick_full(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor,
+               source: torch.Tensor) -> torch.Tensor:
     if top_p < 1:
         vals, idx = logits.sort(dim=-1, descending=True)
-        return idx.gather(1, _pick(vals, temperature, top_p, u)[:, None])[:, 0]
-    return _pick(logits, temperature, top_p, u)
+        return idx[source].gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
+    return _pick(logits, temperature, top_p, u, source)
 
 
-def _pick(vals: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor) -> torch.Tensor:
+def _pick(vals: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     """Positions into ``vals`` (sorted, largest first, whenever ``top_p`` < 1) drawn by the inverse CDF."""
     probs = (vals.float() / temperature).softmax(dim=-1)
     if top_p < 1:
         # keep a token while the mass of the tokens above it is < top_p (HF's rule); the top one always
         probs = probs.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, 0.0)
-    return inverse_cdf(probs, u.to(probs.device, torch.float64))
+    return inverse_cdf(probs, u.to(probs.device, torch.float64), source)
 
 
 _BLOCK = 256
 
 
-def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Per row, the first index whose cumulative probability exceeds ``u * total``.
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+    """Per draw, the first index whose cumulative probability (of its row ``source[r]``, default r) exceeds
+    ``u[r] * total``.
 
     Two levels, so a full vocabulary is not cumulated in float64 for every row: the block of 256
     tokens that holds the target (from block sums), then the token within that block. The same
     index a flat cumulative sum gives, up to rounding; never a token of probability 0.
     """
     R, V = probs.shape
+    rows = torch.arange(R, device=probs.device) if source is None else source
     if V <= 4 * _BLOCK:
-        cdf = probs.double().cumsum(dim=-1)
+        cdf = probs.double().cumsum(dim=-1)[rows]
         pick = torch.searchsorted(cdf, u[:, None] * cdf[:, -1:], right=True)[:, 0]
-        return _positive(probs, pick.clamp_(max=V - 1))
+        return _positive(probs, pick.clamp_(max=V - 1), rows)
     nb = -(-V // _BLOCK)
     padded = (probs if V == nb * _BLOCK else torch.nn.functional.pad(probs, (0, nb * _BLOCK - V))).view(R, nb, _BLOCK)
     block = padded.sum(dim=-1, dtype=torch.float64)                          # (R, nb)
     cdf_b = block.cumsum(dim=-1)
-    target = u * cdf_b[:, -1]
-    b = torch.searchsorted(cdf_b, target[:, None], right=True)[:, 0].clamp_(max=nb - 1)
-    rows = torch.arange(R, device=probs.device)
+    target = u * cdf_b[rows, -1]
+    b = torch.searchsorted(cdf_b[rows], target[:, None], right=True)[:, 0].clamp_(max=nb - 1)
     residual = target - (cdf_b[rows, b] - block[rows, b])
-    within = padded[rows, b].double().cumsum(dim=-1)                         # (R, 256)
+    within = padded[rows, b].double().cumsum(dim=-1)                         # (draws, 256)
     w = torch.searchsorted(within, residual[:, None], right=True)[:, 0].clamp_(max=_BLOCK - 1)
-    return _positive(probs, (b * _BLOCK + w).clamp_(max=V - 1))
+    return _positive(probs, (b * _BLOCK + w).clamp_(max=V - 1), rows)
 
 
-def _positive(probs: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+def _positive(probs: torch.Tensor, pick: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Rounding can land a target past the last token of positive probability: step back to it."""
-    rows = torch.arange(probs.shape[0], device=probs.device)
     bad = probs[rows, pick] <= 0
     if bool(bad.any()):
-        last = (probs > 0).cumsum(dim=-1).argmax(dim=-1)    # the last index of positive probability
+        last = (probs > 0).cumsum(dim=-1).argmax(dim=-1)[rows]    # the last index of positive probability
         pick = torch.where(bad, last, pick)
     return pick
 

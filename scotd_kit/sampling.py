@@ -17,7 +17,9 @@ import math
 import numbers
 import time
 import warnings
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Sequence
 
 from .answers import cut_generation, split_at_answer
@@ -77,13 +79,18 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _requests(items: list[_Item], prefix: str, settings: SamplingSettings) -> list[tuple[_Item, SampleRequest]]:
-    out = []
+def _requests(items: list[_Item], prefix: str, settings: SamplingSettings,
+              greedy: dict | None = None) -> list[tuple[_Item, SampleRequest]]:
+    """The requests for the samples ``items`` miss; the first of an instance in ``greedy`` asks for its greedy
+    completion too."""
+    out, greedy = [], set(greedy or ())
     for it in items:
         for start, k in _runs(it.missing):
             seeds = tuple(sample_seed(settings.seed, it.example.id, start + j) for j in range(k))
             out.append((it, SampleRequest(prompt=it.prompt, n=k, seed=seeds[0], seeds=seeds, start=start,
-                                          prefix=prefix, instance_id=it.example.id, index=it.index)))
+                                          prefix=prefix, instance_id=it.example.id, index=it.index,
+                                          greedy=it.example.id in greedy)))
+            greedy.discard(it.example.id)
     return out
 
 
@@ -231,8 +238,13 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
                   temperature: float = 1.0, max_new_tokens: int = 128, demos=None, seed: int = 0,
                   budget: Budget | dict | None = None, batch_size: int = 8, dry_run: bool = False,
                   progress: bool = True, top_p: float = 1.0, top_k: int | None = None,
-                  stop: Sequence[str] = ("\n\n",), prices: dict | None = None) -> Corpus:
+                  stop: Sequence[str] = ("\n\n",), prices: dict | None = None,
+                  greedy_path: str | Path | None = None) -> Corpus:
     """Make sure ``corpus_path`` holds ``n`` samples of every example; return the :class:`Corpus`.
+
+    ``greedy_path``: the corpus of the same teacher's greedy CoTs (these settings at temperature 0, one per
+    example). A teacher that decodes them alongside its samples (``greedy_alongside``) fills it for the
+    examples this run samples, in the same calls; the rest, and other teachers', are left to a run of their own.
 
     ``batch_size``: instances per teacher call and per write to disk.  ``budget``: stop cleanly
     before a batch would pass it (what is on disk stays valid; a rerun continues).  ``dry_run``:
@@ -266,14 +278,48 @@ def sample_corpus(task, examples: Sequence[Example], teacher, *, n: int = 30, co
 
     if _finished(corpus, spec, examples, teacher, demos, settings, n):
         return corpus
-    with corpus.writer() as writer:
+    with ExitStack() as stack:
+        writer = stack.enter_context(corpus.writer())
         items = _plan(spec, examples, teacher, demos, settings, n, writer.keys)
-        pairs = _ordered(_requests(items, prefix, settings))
+        greedy = None
+        if greedy_path is not None and getattr(teacher, "greedy_alongside", False) and temperature > 0:
+            greedy = _Greedy.open(stack, spec, examples, teacher, demos, replace(settings, temperature=0.0),
+                                  greedy_path, price)
+        pairs = _ordered(_requests(items, prefix, settings, greedy.items if greedy else {}))
         ledger = Ledger(corpus.ledger_path, teacher, price)
         ledger.reconcile(len(writer.keys))
         ledger.run.cache_hits = sum(len(it.keys) - len(it.missing) for it in items)
-        _run(spec, teacher, pairs, settings, writer, ledger, budget, batch_size, progress, corpus)
+        _run(spec, teacher, pairs, settings, writer, ledger, budget, batch_size, progress, corpus, greedy)
     return corpus
+
+
+@dataclass
+class _Greedy:
+    """The greedy corpus a sampling run fills alongside: its examples still to decode, writer and ledger."""
+
+    items: dict          # instance id -> _Item of the greedy corpus, for the examples it lacks
+    writer: object
+    ledger: Ledger
+    sdict: dict
+
+    @classmethod
+    def open(cls, stack: ExitStack, spec, examples, teacher, demos, settings: SamplingSettings, path, price):
+        corpus = Corpus(path)
+        writer = stack.enter_context(corpus.writer())
+        items = _plan(spec, examples, teacher, demos, settings, 1, writer.keys)
+        ledger = Ledger(corpus.ledger_path, teacher, price)
+        ledger.reconcile(len(writer.keys))
+        return cls({it.example.id: it for it in items if it.missing}, writer, ledger, settings.as_dict())
+
+    def write(self, spec, teacher, batch, results) -> None:
+        """The greedy completions of a written batch; their time is in the sampling run's ledger."""
+        records = [_record(spec, self.items.pop(it.example.id), 0, res.greedy, teacher.id, self.sdict)
+                   for (it, req), res in zip(batch, results)
+                   if req.greedy and res is not None and res.greedy is not None]
+        if records:
+            written = self.writer.append(records)
+            self.ledger.add(0, sum(r["completion_tokens"] or 0 for r in records), written, 0, 0, 0.0)
+            self.ledger.save()
 
 
 def _finished(corpus: Corpus, spec: TaskSpec, examples, teacher, demos, settings: SamplingSettings, n: int) -> bool:
@@ -295,7 +341,8 @@ def _ordered(pairs: list[tuple[_Item, SampleRequest]]) -> list[tuple[_Item, Samp
     return sorted(pairs, key=lambda p: (first[p[0].prompt_hash], p[1].start))
 
 
-def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_size, progress, corpus) -> None:
+def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_size, progress, corpus,
+         greedy: _Greedy | None = None) -> None:
     from tqdm.auto import tqdm
 
     sdict = settings.as_dict()
@@ -317,6 +364,8 @@ def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_s
             records = _records(spec, teacher, batch, results, sdict, warn=error is None)
             counted = costing.learn(teacher, reqs, results)
             written = writer.append(records)   # before the ledger: the ledger never counts what is not on disk
+            if greedy is not None:
+                greedy.write(spec, teacher, batch, results)
             done = [r for r in results if r is not None]
             ledger.add(sum(r.prompt_tokens for r in done), sum(r.completion_tokens for r in done), written,
                        sum(r.calls for r in done), sum(r.retries for r in done), seconds, counted)
@@ -331,6 +380,8 @@ def _run(spec, teacher, pairs, settings, writer, ledger: Ledger, budget, batch_s
         ledger.save()
     except BaseException:
         ledger.save_quietly()      # the first error is the one the user sees, not a ledger write after it
+        if greedy is not None:
+            greedy.ledger.save_quietly()
         raise
     finally:
         bar.close()

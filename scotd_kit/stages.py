@@ -216,19 +216,39 @@ def corpus(p: Profile, paper_task: str, *, n: int | None = None, greedy: bool = 
     _check_release_holds(teacher, train, n)
     if isinstance(teacher, (LocalTeacher, VLLMTeacher)):
         release()       # a teacher that loads weights in this process may need the memory a model held
-    key = fingerprint("corpus", run_spec)
-    run_dir = runs_dir(p) / "corpora" / key
-    if not (run_dir / SPEC_FILE).exists():
-        write_spec(run_dir, "corpus", run_spec)
+    run_dir = _corpus_dir(p, run_spec)
     stored = sample_corpus(task, train, teacher, n=n, corpus_path=run_dir / f"{task}.jsonl",
                            temperature=sampling.temperature, max_new_tokens=p.teacher_max_new_tokens, seed=p.seed,
-                           batch_size=p.teacher_batch_size, demos=demos, progress=False)
+                           batch_size=p.teacher_batch_size, demos=demos, progress=False,
+                           greedy_path=None if greedy else _greedy_alongside(p, paper_task, teacher))
     by_id = {str(e.id): e for e in train}
     spec = get_task(task)
     # a record's verdict is judged against today's gold: a corrected answer key changes which CoTs are kept
     records = [judged(spec, r, by_id[str(r["instance_id"])]) for r in stored.records()
                if r["sample_index"] < n and str(r["instance_id"]) in by_id and r["teacher"] == teacher.id]
-    return Corpus(records, key=key, run_dir=run_dir, greedy=greedy, n=n)
+    return Corpus(records, key=run_dir.name, run_dir=run_dir, greedy=greedy, n=n)
+
+
+def _corpus_dir(p: Profile, run_spec: dict) -> Path:
+    """The run directory of a corpus, its spec written beside it."""
+    run_dir = runs_dir(p) / "corpora" / fingerprint("corpus", run_spec)
+    if not (run_dir / SPEC_FILE).exists():
+        write_spec(run_dir, "corpus", run_spec)
+    return run_dir
+
+
+def _greedy_alongside(p: Profile, paper_task: str, teacher) -> Path | None:
+    """Where the sampled corpus's teacher writes Table 2(b)'s greedy CoTs as it samples (the same teacher
+    decodes both; a teacher that cannot, or another greedy teacher, leaves them to their own run)."""
+    if not getattr(teacher, "greedy_alongside", False):
+        return None
+    try:
+        greedy_teacher, _, _, run_spec = _corpus_plan(p, paper_task, greedy=True)
+    except NotAvailable:
+        return None
+    if greedy_teacher.id != teacher.id:
+        return None
+    return _corpus_dir(p, run_spec) / f"{p.task(paper_task)}.jsonl"
 
 
 @_passes_unavailable

@@ -179,6 +179,32 @@ def test_samples_that_share_their_tokens_decode_as_one_row(tiny, monkeypatch):
     assert any(fewer) and any(split_late), (fewer, split_late)
 
 
+@pytest.mark.parametrize("engine", ["shared", "dense"])
+def test_a_greedy_row_decoded_with_the_samples_is_the_greedy_completion(tiny, engine):
+    """generate(greedy_row=True) adds each prompt's greedy completion after its samples, in the same call
+    (sharing rows with samples whose tokens it has, on the CPU): the samples are those of a call without it,
+    the greedy row that of a greedy call, through refills and compaction (5 slots for 20 rows)."""
+    model, tok = tiny
+    kw = dict(prefix=PREFIX, batch_size=5, engine=engine)
+    followed, parted = [], []
+    for temperature in (0.02, 0.1):    # (a tiny random model's next-token distribution is nearly flat)
+        cfg = GenerationConfig(max_new_tokens=12, stop=(), do_sample=True, temperature=temperature, top_k=0, n=3,
+                               seed=5)
+        both = generate(model, tok, PROMPTS, cfg, greedy_row=True, **kw)
+        samples = generate(model, tok, PROMPTS, cfg, **kw)
+        greedy = generate(model, tok, PROMPTS, GenerationConfig(max_new_tokens=12, stop=()), **kw)
+        assert [len(r) for r in both] == [4] * len(PROMPTS)
+        assert [[g.token_ids for g in r[:3]] for r in both] == [[g.token_ids for g in r] for r in samples]
+        assert [r[3].token_ids for r in both] == [r[0].token_ids for r in greedy], temperature
+        assert [lp for r in both for lp in r[3].logprobs] == \
+            pytest.approx([lp for r in greedy for lp in r[0].logprobs], abs=1e-5)
+        followed += [r[3].token_ids[:2] == g.token_ids[:2] for r in both for g in r[:3]]
+        parted += [all(r[3].token_ids != g.token_ids for g in r[:3]) for r in both]
+    assert any(followed) and any(parted), (followed, parted)   # both paths of the greedy row were taken
+    with pytest.raises(ValueError, match="greedy_row"):
+        generate(model, tok, PROMPTS, GenerationConfig(max_new_tokens=4), greedy_row=True)
+
+
 def test_explicit_seeds_follow_the_prompt_not_its_position():
     model, tok = load_model("tiny-llama")
     cfg = GenerationConfig(max_new_tokens=8, stop=(), do_sample=True, n=2)
@@ -334,6 +360,21 @@ def test_the_cpu_sampler_picks_the_same_tokens_however_its_rows_are_sliced(monke
         monkeypatch.setattr(G, "SAMPLER_SLICE_BYTES", size)
         for args in paths:
             assert torch.equal(sample_rows(logits, *args, u), whole[args]), (size, args)
+
+
+def test_draws_that_share_a_row_pick_what_draws_from_copies_of_it_pick(monkeypatch):
+    """Samples sharing their tokens draw from their leader's row (sample_rows(source=)): each pick is the one a
+    draw from its own copy of that row makes, in every path of the sampler and however the rows are sliced."""
+    from scotd_kit import generation as G
+
+    torch.manual_seed(1)
+    logits = torch.randn(7, 5000) * 3
+    source = torch.tensor([0, 0, 3, 1, 3, 3, 6, 0, 2, 6, 4, 5, 5])
+    u = gens(len(source), 4)
+    for size in (1 << 40, 1, 8 * 5000 * 3):
+        monkeypatch.setattr(G, "SAMPLER_SLICE_BYTES", size)
+        for args in [(0.3, 0, 1.0), (0.7, 50, 1.0), (1.0, 0, 0.9), (0.7, 40, 0.8)]:
+            assert torch.equal(sample_rows(logits, *args, u, source), sample_rows(logits[source], *args, u)), args
 
 
 def test_empty_inputs():

@@ -38,3 +38,31 @@ def test_a_top_up_draws_the_samples_a_direct_run_draws(tmp_path):
     texts = lambda c: {(r["instance_id"], r["sample_index"]): r["text"] for r in c.records()}  # noqa: E731
     assert texts(topped) == texts(direct)
     assert len(texts(direct)) == 10
+
+
+def test_greedy_cots_decoded_alongside_are_the_greedy_corpus(tmp_path):
+    """A local teacher fills the greedy corpus in the calls that sample (the examples a run samples, resumed
+    with it); the records are those of the greedy corpus sampled on its own, keys and texts."""
+    examples = load_split("demo_compare", "train", limit=5)
+    teacher = LocalTeacher("tiny-llama", batch_size=4)
+    kw = dict(max_new_tokens=6, progress=False, batch_size=2)
+    sample_corpus("demo_compare", examples[:3], teacher, n=3, temperature=0.1, corpus_path=tmp_path / "s.jsonl",
+                  greedy_path=tmp_path / "g.jsonl", **kw)
+    assert len((tmp_path / "g.jsonl").read_text().splitlines()) == 3       # the three examples sampled so far
+    sample_corpus("demo_compare", examples, teacher, n=3, temperature=0.1, corpus_path=tmp_path / "s.jsonl",
+                  greedy_path=tmp_path / "g.jsonl", **kw)
+    alone = sample_corpus("demo_compare", examples, teacher, n=1, temperature=0.0, corpus_path=tmp_path / "a.jsonl",
+                          **kw)
+    records = lambda path: sorted((json.loads(x) for x in path.read_text().splitlines()),  # noqa: E731
+                                  key=lambda r: r["key"])
+    drop = ("mean_logprob",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in records(tmp_path / "g.jsonl")] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in records(alone.path)]
+    assert [r["mean_logprob"] for r in records(tmp_path / "g.jsonl")] == \
+        pytest.approx([r["mean_logprob"] for r in records(alone.path)], abs=1e-5)
+    ledger = json.loads((tmp_path / "g.ledger.json").read_text())
+    assert ledger["records_on_disk"] == 5 and ledger["totals"]["wall_seconds"] == 0
+    # a greedy run finds it complete: nothing is decoded again
+    again = sample_corpus("demo_compare", examples, teacher, n=1, temperature=0.0, corpus_path=tmp_path / "g.jsonl",
+                          **kw)
+    assert len(again.records()) == 5

@@ -508,3 +508,23 @@ def test_cli_passes_parameters_to_reproduce(monkeypatch, tmp_path):
                     "suite": "all"}
     assert cli.main(["reproduce", "--suite", "socratic"]) == 0 and seen["suite"] == "socratic"
     assert cli.main(["reproduce", "-p", "nonsense"]) == 2
+
+
+def test_the_sampled_corpus_brings_table_2bs_greedy_corpus_with_it(monkeypatch, tmp_path):
+    """A local teacher decodes each instance's greedy CoT in the calls that sample its corpus: Table 2(b)'s
+    greedy corpus, a run of its own (its own key and spec), is then complete and asks the teacher nothing."""
+    from scotd_kit.teachers.local import LocalTeacher
+
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path))
+    asked = []
+    sample = LocalTeacher.sample
+    monkeypatch.setattr(LocalTeacher, "sample", lambda self, reqs, s: asked.append(reqs) or sample(self, reqs, s))
+    p = stages.settings("smoke", train_limit=3)
+    sampled = stages.corpus(p, "commonsense_qa")
+    assert asked and all(r.greedy for reqs in asked for r in reqs)
+    calls = len(asked)
+    greedy = stages.corpus(p, "commonsense_qa", greedy=True)
+    assert len(asked) == calls                                   # nothing decoded again
+    assert greedy.run_dir != sampled.run_dir and (greedy.run_dir / "spec.json").exists()
+    assert len(greedy) == 3 and {r["settings"]["temperature"] for r in greedy} == {0.0}
+    assert {r["instance_id"] for r in greedy} == {r["instance_id"] for r in sampled}

@@ -52,6 +52,9 @@ class SampleRequest:
     instance_id: str = ""
     index: int | None = None   # row in the split (replay looks samples up by it)
     seeds: tuple[int, ...] = ()   # one per sample: sample_seed(run seed, instance, start + j)
+    # also the prompt's greedy completion (RequestResult.greedy), decoded with the samples; asked only of a
+    # teacher whose ``greedy_alongside`` is true (the others decode it in a greedy run of its own)
+    greedy: bool = False
 
     def __post_init__(self):
         if not self.prompt.startswith(self.prefix):
@@ -87,9 +90,10 @@ class RequestResult:
 
     completions: list[Completion]
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0     # of the sampled completions
     calls: int = 1
     retries: int = 0
+    greedy: Completion | None = None   # the greedy completion a request with ``greedy`` asked for
 
 
 @runtime_checkable

@@ -17,6 +17,9 @@ from .base import Completion, RequestResult, SampleRequest, SamplingSettings, me
 class LocalTeacher:
     local = True
     tokens_exact = True      # a real tokenizer counts the dry run's tokens
+    # a request's greedy completion comes from the call that samples it (generate(greedy_row=True)): on the CPU
+    # it mostly follows one of the samples' rows, so Table 2(b)'s greedy corpus costs little more than nothing
+    greedy_alongside = True
 
     def __init__(self, model, tokenizer=None, *, name: str | None = None, batch_size: int | None = None,
                  dtype: str | None = None):
@@ -91,11 +94,11 @@ class LocalTeacher:
         from ..generation import GenerationConfig, generate
 
         out: list[RequestResult | None] = [None] * len(requests)
-        # one generate call per (prefix, n): requests of a top-up or a torn batch may ask for fewer
-        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        # one generate call per (prefix, n, greedy): requests of a top-up or a torn batch may ask for fewer
+        groups: dict[tuple[str, int, bool], list[int]] = defaultdict(list)
         for i, r in enumerate(requests):
-            groups[(r.prefix, r.n)].append(i)
-        for (prefix, n), idx in groups.items():
+            groups[(r.prefix, r.n, r.greedy and settings.temperature > 0)].append(i)
+        for (prefix, n, greedy), idx in groups.items():
             # temperature 0 means greedy (Table 2(b)'s greedy-CoT teacher), not a division by zero
             config = GenerationConfig(max_new_tokens=settings.max_new_tokens, do_sample=settings.temperature > 0,
                                       temperature=settings.temperature, top_k=settings.top_k or 0,
@@ -103,12 +106,13 @@ class LocalTeacher:
             prompts = [requests[i].prompt[len(prefix):] for i in idx]
             gens = generate(self.model, self.tokenizer, prompts, config, prefix=prefix,
                             seeds=[list(requests[i].sample_seeds) for i in idx], batch_size=self.batch_size,
-                            space_boundary=True)
+                            space_boundary=True, greedy_row=greedy)
             for i, samples in zip(idx, gens):
-                completions = [_completion(g) for g in samples]
-                out[i] = RequestResult(completions=completions,
+                samples, best = (samples[:n], samples[n]) if greedy else (samples, None)
+                out[i] = RequestResult(completions=[_completion(g) for g in samples],
                                        prompt_tokens=samples[0].prompt_tokens,
-                                       completion_tokens=sum(len(g.token_ids) for g in samples), calls=1)
+                                       completion_tokens=sum(len(g.token_ids) for g in samples), calls=1,
+                                       greedy=_completion(best) if best is not None else None)
         return out  # type: ignore[return-value]
 
 
