@@ -12,7 +12,8 @@ in the JSON (``ok: false`` with the error) without stopping the rest; the exit s
 * ``bf16``            -- the same in bf16 autocast (sm80+)
 * ``qlora_4bit``      -- QLoRA on a 4-bit NF4 base (bitsandbytes; CUDA only)
 * ``lora_resume``     -- a LoRA run cut after its checkpoint resumes to the uninterrupted run's losses
-* ``engine_greedy``   -- the kit's decode engine's greedy tokens against ``model.generate``
+* ``engine_greedy``   -- the kit's decode engine's greedy tokens against ``model.generate``, and the greedy row a
+                        sampling call decodes beside its samples against the greedy call's
 * ``sampling``        -- sampled tokens/s: the kit's engine against ``model.generate`` (and vLLM if importable)
 * ``sc_eval``         -- self-consistency evaluation, examples/s
 * ``full_ft_mfu``     -- full fine-tuning tokens/s and model FLOPs utilisation against a measured matmul peak
@@ -213,10 +214,15 @@ def engine_greedy_check(name: str, n: int, new_tokens: int):
 
     from scotd_kit.generation import GenerationConfig, generate
 
-    def equal(dtype) -> tuple[int, str]:
+    def equal(dtype) -> tuple[int, str, int]:
         model, tok = _teacher(name, dtype)
         prefix, prompts = _prompts(n)
         ours = generate(model, tok, prompts, GenerationConfig(max_new_tokens=new_tokens, stop=()), prefix=prefix)
+        # the greedy row a sampling call decodes beside its samples (Table 2(b)'s greedy corpus): the same tokens
+        sampled = generate(model, tok, prompts, GenerationConfig(max_new_tokens=new_tokens, stop=(), do_sample=True,
+                                                                temperature=0.3, top_k=0, n=4), prefix=prefix,
+                           greedy_row=True)
+        beside = sum(r[-1].token_ids == g.token_ids for r, (g,) in zip(sampled, ours))
         same = 0
         for p, (g,) in zip(prompts, ours):
             ids = tok(prefix)["input_ids"] + tok(p, add_special_tokens=False)["input_ids"]
@@ -228,13 +234,15 @@ def engine_greedy_check(name: str, n: int, new_tokens: int):
             eos = eos if isinstance(eos, list) else [eos]
             cut = next((i + 1 for i, t in enumerate(ref) if t in eos), len(ref))
             same += g.token_ids == ref[:cut]
-        return same, str(model.dtype).removeprefix("torch.")
+        return same, str(model.dtype).removeprefix("torch."), beside
 
     def run():
-        fp32, _ = equal("fp32")
-        rule, precision = equal(None)
+        fp32, _, beside32 = equal("fp32")
+        rule, precision, beside = equal(None)
         assert fp32 >= n - 1, f"fp32: {fp32} of {n} greedy generations equal model.generate's"
-        return {"equal_fp32": fp32, "equal_rule": rule, "rule_precision": precision, "of": n}
+        assert beside32 >= n - 1, f"fp32: {beside32} of {n} greedy rows decoded beside samples equal the greedy call's"
+        return {"equal_fp32": fp32, "equal_rule": rule, "rule_precision": precision, "of": n,
+                "greedy_row_beside_samples_equal_fp32": beside32, "greedy_row_beside_samples_equal_rule": beside}
     return run
 
 

@@ -318,7 +318,9 @@ class _Greedy:
                    if req.greedy and res is not None and res.greedy is not None]
         if records:
             written = self.writer.append(records)
-            self.ledger.add(0, sum(r["completion_tokens"] or 0 for r in records), written, 0, 0, 0.0)
+            # the ledger counts every token decoded, the one that stopped a CoT too (as a sampling run's does)
+            decoded = sum((r["completion_tokens"] or 0) + (r["finish_reason"] in ("stop", "eos")) for r in records)
+            self.ledger.add(0, decoded, written, 0, 0, 0.0)
             self.ledger.save()
 
 

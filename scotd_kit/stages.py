@@ -239,8 +239,9 @@ def _corpus_dir(p: Profile, run_spec: dict) -> Path:
 
 def _greedy_alongside(p: Profile, paper_task: str, teacher) -> Path | None:
     """Where the sampled corpus's teacher writes Table 2(b)'s greedy CoTs as it samples (the same teacher
-    decodes both; a teacher that cannot, or another greedy teacher, leaves them to their own run)."""
-    if not getattr(teacher, "greedy_alongside", False):
+    decodes both; a teacher that cannot, or another greedy teacher, leaves them to their own run). Only for the
+    tasks Table 2(b) covers (the profile's): another task's corpus (Fig. 5's IMDB) needs no greedy CoTs."""
+    if paper_task not in p.tasks or not getattr(teacher, "greedy_alongside", False):
         return None
     try:
         greedy_teacher, _, _, run_spec = _corpus_plan(p, paper_task, greedy=True)

@@ -528,3 +528,6 @@ def test_the_sampled_corpus_brings_table_2bs_greedy_corpus_with_it(monkeypatch, 
     assert greedy.run_dir != sampled.run_dir and (greedy.run_dir / "spec.json").exists()
     assert len(greedy) == 3 and {r["settings"]["temperature"] for r in greedy} == {0.0}
     assert {r["instance_id"] for r in greedy} == {r["instance_id"] for r in sampled}
+    teacher = LocalTeacher(p.teacher)
+    assert stages._greedy_alongside(p, "commonsense_qa", teacher).parent == greedy.run_dir
+    assert stages._greedy_alongside(p, "imdb", teacher) is None          # no Table 2(b) there: nothing alongside
