@@ -34,11 +34,11 @@ tokens (a BOS) go on the first segment only.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import os
 from collections import OrderedDict, deque
-import dataclasses
 from dataclasses import dataclass
 
 import torch

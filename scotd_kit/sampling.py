@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .answers import cut_generation, split_at_answer
-from .corpus import Corpus, record_key, text_hash
+from .corpus import Corpus, CorpusWriter, record_key, text_hash
 from .exemplars import get_exemplars
 from .ledger import Budget, Estimate, Ledger, price_for
 from .prompts import few_shot_block, few_shot_prompt
@@ -298,7 +298,7 @@ class _Greedy:
     """The greedy corpus a sampling run fills alongside: its examples still to decode, writer and ledger."""
 
     items: dict          # instance id -> _Item of the greedy corpus, for the examples it lacks
-    writer: object
+    writer: CorpusWriter
     ledger: Ledger
     sdict: dict
 
