@@ -251,9 +251,9 @@ class StepTimes:
 
 # --- the two runs ----------------------------------------------------------------------------------------
 
-def demo_corpus(runs_dir: Path, instances: int, teacher, **overrides):
+def demo_corpus(runs_dir: Path, instances: int, teacher, greedy: bool = False, **overrides):
     """The demo's corpus stage on a slice, under ``runs_dir``, sampling with ``teacher`` (already loaded, so the
-    timed call only samples): ``(settings, records)``."""
+    timed call only samples): ``(settings, records)``; ``greedy``: the greedy corpus instead."""
     from scotd_kit import stages
 
     p = stages.settings("demo", train_limit=instances, **overrides)
@@ -263,7 +263,7 @@ def demo_corpus(runs_dir: Path, instances: int, teacher, **overrides):
     stages._teacher = lambda settings, s: teacher if s == spec else build(settings, s)
     os.environ["SCOTD_RUNS_DIR"] = str(runs_dir)
     try:
-        return p, stages.corpus(p, PAPER_TASK)
+        return p, stages.corpus(p, PAPER_TASK, greedy=greedy)
     finally:
         stages._teacher = build
         if runs_before is None:
@@ -325,10 +325,8 @@ def kit_run(teacher, instances: int, root: Path, profile: bool) -> dict:
         else:
             p, records = demo_corpus(root / "runs", instances, teacher)
     assert len(records) == instances * p.n_cots, (len(records), instances, p.n_cots)
-    from scotd_kit.io import read_jsonl
-
-    greedy = [r for path in (root / "runs").glob("corpora/*/*.jsonl") for _, r in read_jsonl(path)
-              if r["settings"]["temperature"] == 0]
+    _, greedy = demo_corpus(root / "runs", instances, teacher, greedy=True)   # decoded with the samples: read only
+    greedy = list(greedy)
     prefix = teacher.tokenizer(few_shot_block(stages.exemplars(p, PAPER_TASK)), add_special_tokens=True)["input_ids"]
     P = len(prefix)
     questions = {r["instance_id"]: r["prompt_tokens"] - P for r in records}

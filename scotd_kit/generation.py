@@ -257,18 +257,18 @@ class _Decoder:
         ``seeds``/``steps`` drive the sampler; rows where ``greedy`` is set take the argmax. ``source[r]``: the
         row of ``logits`` row r draws from (rows with one distribution share its softmax); None: row r."""
         logits = logits.float()
-        rows = torch.arange(len(seeds), device=logits.device) if source is None else source
+        per_draw = (lambda t: t) if source is None else (lambda t: t[source])   # a row's value for each draw
         if self.cfg.do_sample:
             chosen = sample_rows(logits, self.cfg.temperature, self.cfg.top_k, self.cfg.top_p,
                                  uniforms(seeds, steps), source)
             if greedy is not None:
-                chosen = torch.where(greedy, logits.argmax(dim=-1)[rows], chosen)
+                chosen = torch.where(greedy, per_draw(logits.argmax(dim=-1)), chosen)
         else:
-            chosen = logits.argmax(dim=-1)[rows]
+            chosen = per_draw(logits.argmax(dim=-1))
         if not self.cfg.logprobs:
             return chosen, None
-        lp = logits[rows, chosen] - torch.logsumexp(logits, dim=-1)[rows]
-        return chosen, lp
+        picked = logits.gather(1, chosen[:, None])[:, 0] if source is None else logits[source, chosen]
+        return chosen, picked - per_draw(torch.logsumexp(logits, dim=-1))
 
     def stop_candidates(self, vocab: int) -> torch.Tensor:
         """Bool per token id: can this token complete a stop string? (It must contain a stop
@@ -991,16 +991,18 @@ def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
     ``source[r]``: the row of ``logits`` draw r reads (draws from one distribution share its softmax);
     None: one draw per row. Rows are independent: how they are sliced changes no pick."""
     R, V = logits.shape
-    if source is None:
-        source = torch.arange(R, device=logits.device)
     if 0 < top_k < V:
         # select before scaling: dividing by a positive temperature keeps the order, and the full
         # vocabulary is then not copied once more every step
         vals, idx = logits.topk(top_k, dim=-1)            # sorted, largest first
-        return idx[source].gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
+        idx = idx if source is None else idx[source]
+        return idx.gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
     rows = R if logits.device.type != "cpu" else max(1, SAMPLER_SLICE_BYTES // (8 * V))
     if rows >= R:
         return _pick_full(logits, temperature, top_p, u, source)
+    if source is None:
+        return torch.cat([_pick_full(logits[i:i + rows], temperature, top_p, u[i:i + rows], None)
+                          for i in range(0, R, rows)])
     out = torch.empty_like(source)
     for i in range(0, R, rows):
         draws = torch.nonzero((source >= i) & (source < i + rows)).flatten()
@@ -1010,14 +1012,16 @@ def sample_rows(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
 
 
 def _pick_full(logits: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor,
-               source: torch.Tensor) -> torch.Tensor:
+               source: torch.Tensor | None) -> torch.Tensor:
     if top_p < 1:
         vals, idx = logits.sort(dim=-1, descending=True)
-        return idx[source].gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
+        idx = idx if source is None else idx[source]
+        return idx.gather(1, _pick(vals, temperature, top_p, u, source)[:, None])[:, 0]
     return _pick(logits, temperature, top_p, u, source)
 
 
-def _pick(vals: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+def _pick(vals: torch.Tensor, temperature: float, top_p: float, u: torch.Tensor,
+          source: torch.Tensor | None) -> torch.Tensor:
     """Positions into ``vals`` (sorted, largest first, whenever ``top_p`` < 1) drawn by the inverse CDF."""
     probs = (vals.float() / temperature).softmax(dim=-1)
     if top_p < 1:
