@@ -490,6 +490,12 @@ def test_decode_slots_count_the_samplers_transients(gpt2, monkeypatch):
     assert per_slot >= generation.kv_bytes_per_token(model) * 100 + 24 * model.config.vocab_size
     monkeypatch.setattr(generation, "_available_memory", lambda: 40 * per_slot)
     assert generation.auto_batch_size(model, 100, budget_fraction=0.25) == 10
+    # the CPU's cap counts decode rows: slots whose samples follow a leader's row are allowed on top, memory permitting
+    monkeypatch.delenv("SCOTD_CPU_MAX_SLOTS", raising=False)
+    monkeypatch.setattr(generation, "_available_memory", lambda: 10_000 * per_slot)
+    assert generation.auto_batch_size(model, 100) == 384
+    assert generation.auto_batch_size(model, 100, per_row=5) == 5 * 384
+    assert generation.auto_batch_size(model, 100, budget_fraction=0.1, per_row=5) == 1000
 
 
 def test_a_model_left_on_the_cpu_of_a_gpu_machine_is_named(gpt2, monkeypatch):
