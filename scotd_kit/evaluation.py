@@ -167,7 +167,7 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
              k: int = 30, temperature: float = 0.7, top_k: int = 50, max_new_tokens: int = 256,
              demos: Sequence[tuple[str, str, str]] | None = None, cot: bool = True, drop_malformed: bool = False,
              seed: int = 0, batch_size: int | None = None, out_dir: str | Path | None = None,
-             progress: bool = True) -> EvalResult:
+             progress: bool = True, greedy_dir: str | Path | None = None) -> EvalResult:
     """Decode ``examples`` of ``task`` and score them; see the module docstring.
 
     ``batch_size`` counts sequences decoded together (decode slots; None: chosen from free memory),
@@ -179,6 +179,10 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
     about ``CHUNK_ROWS`` sequences is written to ``progress.jsonl`` as it finishes, and a rerun after a kill
     decodes only what is missing (the same texts as one uninterrupted run in fp32; in bf16 the rows a matmul
     shares move a few sampled texts, as the decode-slot count does). One ``out_dir`` serves one model.
+
+    ``greedy_dir`` (self-consistency with an ``out_dir`` only): each example's greedy completion is decoded in the
+    same calls as its samples (``generate(greedy_row=True)``: on the CPU it shares the rows of samples with its
+    tokens) and the greedy evaluation saved there, as ``evaluate(decoding="greedy")`` would save it.
     """
     spec = get_task(task)
     if decoding not in DECODINGS:
@@ -188,23 +192,37 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
         if not isinstance(ex, Example):
             raise TypeError(f"examples[{i}] is a {type(ex).__name__}, not a scotd_kit.tasks.Example")
     sc = decoding == "self_consistency"
+    if greedy_dir is not None and not (sc and out_dir is not None):
+        raise ValueError("greedy_dir goes with decoding='self_consistency' and an out_dir")
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sc, temperature=temperature if sc else 1.0,
                               top_k=top_k, n=k if sc else 1, stop=STOP, seed=seed,
                               logprobs=False)   # scoring reads texts only
     prefix = demo_prefix(demos, cot) if demos else ""
-    settings = dict(decoding=decoding, k=config.n, temperature=config.temperature if sc else None,
+
+    def settings_of(decoding: str) -> dict:
+        sc = decoding == "self_consistency"
+        return dict(decoding=decoding, k=k if sc else 1, temperature=temperature if sc else None,
                     top_k=top_k if sc else None, max_new_tokens=max_new_tokens, stop=list(STOP),
                     drop_malformed=drop_malformed, cot=cot, n_demos=len(demos or ()), prefix=prefix,
                     space_boundary=bool(demos),
                     batch_size=batch_size, model=_model_name(model), scorer=SCORER_VERSION)
 
+    settings = settings_of(decoding)
+
     def decode(part: list[Example]) -> list[dict]:
         prompts = [student_input(ex.question) for ex in part]
         gens = generate(model, tokenizer, prompts, config, prefix=prefix,
                         seeds=[example_seed(seed, ex.id) for ex in part], batch_size=batch_size,
-                        progress=progress and out_dir is None, space_boundary=bool(demos))
-        return [{"id": str(ex.id), "prompt": prompt, "texts": [g.text for g in samples],
-                 "finish_reasons": [g.finish_reason for g in samples]} for ex, prompt, samples in zip(part, prompts, gens)]
+                        progress=progress and out_dir is None, space_boundary=bool(demos),
+                        **({"greedy_row": True} if greedy_dir is not None else {}))
+        out = []
+        for ex, prompt, samples in zip(part, prompts, gens):
+            rec = {"id": str(ex.id), "prompt": prompt, "texts": [g.text for g in samples[:config.n]],
+                   "finish_reasons": [g.finish_reason for g in samples[:config.n]]}
+            if greedy_dir is not None:
+                rec["greedy"] = {"texts": [samples[-1].text], "finish_reasons": [samples[-1].finish_reason]}
+            out.append(rec)
+        return out
 
     read_bare = demos is not None and not cot
     if out_dir is None:
@@ -212,10 +230,15 @@ def evaluate(model, tokenizer, task: str | TaskSpec, examples: Sequence[Example]
                        drop_malformed=drop_malformed)
     with writer_lock(out_dir):         # one evaluation writes an out_dir at a time
         # the decode-slot count changes no text: a rerun with another one still resumes
-        journal = Journal(Path(out_dir) / PROGRESS_FILE, {**settings, "batch_size": None, "seed": seed})
-        generated = _decode_as_it_goes(decode, examples, journal, rows_per_example=config.n if sc else 1,
+        journal = Journal(Path(out_dir) / PROGRESS_FILE, {**settings, "batch_size": None, "seed": seed,
+                                                          **({"greedy_alongside": True} if greedy_dir else {})})
+        generated = _decode_as_it_goes(decode, examples, journal, rows_per_example=config.n + (greedy_dir is not None),
                                        progress=progress)
         result = _scored(spec, examples, generated, settings, seed, read_bare=read_bare, drop_malformed=drop_malformed)
+        if greedy_dir is not None:
+            greedy = [{"prompt": g["prompt"], **g["greedy"]} for g in generated]
+            _scored(spec, examples, greedy, settings_of("greedy"), seed, read_bare=read_bare,
+                    drop_malformed=drop_malformed).save(greedy_dir)
         result.save(out_dir)
         journal.remove()
     return result

@@ -28,7 +28,7 @@ from . import curation
 from .io import write_json
 from .paths import runs_root
 from .profiles import Profile, get_profile
-from .runs import SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, write_spec
+from .runs import SPEC_FILE, checked, examples_hash, fingerprint, instances_hash, model_ref, seal, sealed, write_spec
 from .tasks import get_task, load_split
 
 SETTINGS = ("few_shot", "full")
@@ -418,12 +418,17 @@ def evaluate(p: Profile, model: str | Path, paper_task: str, *, decoding: str = 
     root = runs_dir(p)
     # the model by its place in the run store (never an absolute path) and the examples by their content
     ref = model_ref(model, root)
-    key = dict(model=ref, examples=examples_hash(scored_examples), task=task,
-               split=p.split(task, split), decoding=decoding,
-               k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
-               limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
-               # few-shot prompts end at a token boundary (generate(space_boundary=True)): another text
-               **({"space_boundary": True} if demos else {}), precision=where.precision, device=where.device)
+
+    def key_of(decoding: str) -> dict:
+        sc = decoding == "self_consistency"
+        return dict(model=ref, examples=examples_hash(scored_examples), task=task,
+                    split=p.split(task, split), decoding=decoding,
+                    k=p.sc_k if sc else 1, t=p.sc_temperature if sc else None, max_new_tokens=p.student_max_new_tokens,
+                    limit=p.limit(task, "eval"), seed=p.seed, demos=exemplars_hash(demos) if demos else None, cot=cot,
+                    # few-shot prompts end at a token boundary (generate(space_boundary=True)): another text
+                    **({"space_boundary": True} if demos else {}), precision=where.precision, device=where.device)
+
+    key = key_of(decoding)
     out = root / "evals" / fingerprint("eval", key)
     scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
     records_path = out / "records.jsonl"
@@ -437,13 +442,32 @@ def evaluate(p: Profile, model: str | Path, paper_task: str, *, decoding: str = 
                                     stored["decoding"], seed=p.seed)
     else:
         write_spec(out, "eval", key)
+        # the greedy evaluation of the same model and prompts comes with the samples when it has no texts of its
+        # own yet (Table 2(a) asks for both): its own run, keyed and sealed as a greedy call makes it
+        greedy_key = key_of("greedy") if sc else None
+        greedy_out = root / "evals" / fingerprint("eval", greedy_key) if sc else None
+        alongside = greedy_out is not None and not sealed(greedy_out) and not any(
+            (greedy_out / name).exists() for name in ("records.jsonl", evaluation.PROGRESS_FILE))
+        if alongside:
+            write_spec(greedy_out, "eval", greedy_key)
         model_obj, tok = _load(model, dtype)
         result = evaluation.evaluate(model_obj, tok, task, scored_examples, decoding=decoding, k=p.sc_k,
                                      temperature=p.sc_temperature, max_new_tokens=p.student_max_new_tokens,
-                                     demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False)
-    write_json(scored, result.summary())
-    seal(out, SPEC_FILE, "records.jsonl", "summary.json", scored.name)
+                                     demos=demos, cot=cot, seed=p.seed, out_dir=out, progress=False,
+                                     greedy_dir=greedy_out if alongside else None)
+        if alongside:
+            _seal_eval(greedy_out, json.loads((greedy_out / "summary.json").read_text()))
+    _seal_eval(out, result.summary())
     return {**result.summary(), **extra}
+
+
+def _seal_eval(out: Path, summary: dict) -> None:
+    """An evaluation run's summary under today's scorer, and the run sealed."""
+    from . import evaluation
+
+    scored = out / f"summary-{evaluation.SCORER_VERSION}.json"
+    write_json(scored, summary)
+    seal(out, SPEC_FILE, "records.jsonl", "summary.json", scored.name)
 
 
 def _runs_behind(root: Path, ref: str) -> dict:

@@ -373,3 +373,21 @@ def test_strategyqa_gold_facts_score_100(monkeypatch):
     fake(monkeypatch, exs, [[" ".join(e.meta["facts"]) + " So the answer is: " + e.label] for e in exs])
     r = E.evaluate(None, None, "strategyqa", exs, progress=False)
     assert (r.n, r.accuracy, r.accuracy_flexible, r.out_of_label_set) == (len(exs), 1.0, 1.0, 0.0)
+
+
+def test_greedy_decoded_alongside_self_consistency_is_the_greedy_evaluation(tiny, tmp_path):
+    """evaluate(self_consistency, greedy_dir=) decodes each example's greedy completion in the calls that sample it
+    and saves the greedy evaluation there: the records and summary a greedy evaluation makes, the samples those of
+    a call without it."""
+    exs = load_split("demo_compare", "test")[:5]
+    kw = dict(max_new_tokens=10, seed=3, progress=False)
+    both = E.evaluate(*tiny, "demo_compare", exs, decoding="self_consistency", k=3, out_dir=tmp_path / "sc",
+                      greedy_dir=tmp_path / "greedy", **kw)
+    sc = E.evaluate(*tiny, "demo_compare", exs, decoding="self_consistency", k=3, **kw)
+    greedy = E.evaluate(*tiny, "demo_compare", exs, **kw)
+    assert both.records == sc.records and all(len(r["texts"]) == 3 for r in both.records)
+    saved = [r for _, r in read_jsonl(tmp_path / "greedy" / "records.jsonl")]
+    assert saved == greedy.records
+    assert json.loads((tmp_path / "greedy" / "summary.json").read_text()) == json.loads(json.dumps(greedy.summary()))
+    with pytest.raises(ValueError, match="greedy_dir"):
+        E.evaluate(*tiny, "demo_compare", exs, greedy_dir=tmp_path / "g2", out_dir=tmp_path / "x", **kw)

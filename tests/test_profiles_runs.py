@@ -13,6 +13,7 @@ from scotd_kit.generation import Generation
 from scotd_kit.profiles import differences_from_paper, get_profile
 from scotd_kit.report import Cell
 from scotd_kit.reproduce import parse_parameter, split_parameters
+from scotd_kit.runs import sealed
 from scotd_kit.tasks import get_task
 from scotd_kit.teachers.base import Completion, RequestResult
 
@@ -53,7 +54,7 @@ def test_a_profile_limits_each_task_it_names_apart():
     p = stages.settings("smoke", task_limits={"demo_arith": {"train": 9, "eval": 5}})
     assert len(stages.examples(p, "gsm8k", "train")) == 9 and len(stages.examples(p, "gsm8k")) == 5   # gsm8k -> demo_arith
     assert len(stages.examples(p, "commonsense_qa", "train")) == 6 == p.train_limit     # the others keep theirs
-    assert get_profile("demo").limit("imdb", "train") == 24 and get_profile("demo").limit("demo_arith", "eval") == 200
+    assert get_profile("demo").limit("imdb", "train") == 12 and get_profile("demo").limit("demo_arith", "eval") == 200
 
 
 def test_a_notebooks_own_settings_apply_under_the_callers_overrides():
@@ -531,3 +532,28 @@ def test_the_sampled_corpus_brings_table_2bs_greedy_corpus_with_it(monkeypatch, 
     teacher = LocalTeacher(p.teacher)
     assert stages._greedy_alongside(p, "commonsense_qa", teacher).parent == greedy.run_dir
     assert stages._greedy_alongside(p, "imdb", teacher) is None          # no Table 2(b) there: nothing alongside
+
+
+def test_a_self_consistency_evaluation_brings_the_greedy_one_with_it(monkeypatch, tmp_path):
+    """stages.evaluate(self_consistency) decodes the greedy evaluation of the same model and prompts in the same
+    calls when that run has no texts yet: a run of its own (its key, spec and seal), served afterwards without
+    decoding, with what a greedy evaluation of its own makes."""
+    from scotd_kit import evaluation
+
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "a"))
+    p = stages.settings("smoke", eval_limit=4)
+    calls = []
+    evaluate = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: calls.append(k) or evaluate(*a, **k))
+    sc = stages.evaluate(p, p.student, "commonsense_qa", decoding="self_consistency")
+    assert len(calls) == 1 and calls[0]["greedy_dir"] is not None
+    greedy = stages.evaluate(p, p.student, "commonsense_qa")
+    assert len(calls) == 1 and greedy["run_dir"] != sc["run_dir"] and sealed(greedy["run_dir"])
+    assert json.loads((Path(greedy["run_dir"]) / "spec.json").read_text())["spec"]["decoding"] == "greedy"
+    monkeypatch.setenv("SCOTD_RUNS_DIR", str(tmp_path / "b"))            # the greedy run made on its own
+    alone = stages.evaluate(p, p.student, "commonsense_qa")
+    assert len(calls) == 2 and calls[1]["greedy_dir"] is None
+    assert Path(alone["run_dir"]).name == Path(greedy["run_dir"]).name
+    assert (Path(alone["records_path"]).read_text() == Path(greedy["records_path"]).read_text())
+    drop = ("records_path", "run_dir")
+    assert {k: v for k, v in alone.items() if k not in drop} == {k: v for k, v in greedy.items() if k not in drop}
