@@ -466,16 +466,17 @@ class _SlotEngine(_Decoder):
         # on the CPU a decode step costs in proportion to its rows; a GPU's costs little more for more rows, and
         # choosing the rows to run would wait for the device every step
         follow = n > 1 and cfg.do_sample and self.share_tokens and dev.type == "cpu"
-        # several samples per prompt, each in a row of its own: the prompt's keys/values are held once, in a
-        # block its samples share (a slot's own cache then holds only what it generated). Otherwise in the
-        # slot: one sample, or samples that share rows -- a prompt then has ~1 row per step at a low
-        # temperature, and a block would cost a tiny attention problem per prompt and layer for that row
-        # (demo_design.md, "Samples that share their tokens": 6-7% of the demo's sampling)
-        grouped = n > 1 and not follow
+        # several samples per prompt: the prompt's keys/values are held once, in a block its samples share (a
+        # slot's own cache then holds only what it generated). Otherwise in the slot: one sample, or a few samples
+        # that share rows -- a prompt then has ~1 row per step, and a block would cost a tiny attention problem
+        # per prompt and layer for that row (the demo's N=4 and greedy row at T=0.3: 6-7% of its sampling; at
+        # k=30, T=0.7 the block is worth it: SC evaluation 12% slower without; demo_design.md, "Samples that
+        # share their tokens")
+        grouped = n > 1 and (not follow or n > FEW_SAMPLES)
         capacity = cfg.max_new_tokens + (0 if grouped else longest)
-        # a follower's slot holds memory but runs no decode step: up to n slots per row
-        S = self._slots(batch_size, len(prompts) * n, capacity + (longest // n if grouped else 0),
-                        per_row=n if follow else 1)
+        # a follower's slot (its prompt in it) holds memory but runs no decode step: up to n slots per row
+        per_row = n if follow and not grouped else 1
+        S = self._slots(batch_size, len(prompts) * n, capacity + (longest // n if grouped else 0), per_row=per_row)
         # work items: longest prompts first (prefill batches of like lengths); results go back by index
         order = sorted(range(len(prompts)), key=lambda i: -len(ids[i]))
         pending = deque((i, j) for i in order for j in range(n))
@@ -636,6 +637,9 @@ class _SlotEngine(_Decoder):
             length = torch.where(alive, (length + 1).clamp(max=capacity - 1), length)
         return results  # type: ignore[return-value]
 
+
+# samples per prompt up to which samples that share rows keep their prompt in their slots, not in a block
+FEW_SAMPLES = 8
 
 # decode steps between the host's looks at finished samples: every step on the CPU (a look costs nothing
 # there); on a GPU a look waits for the device, so it is taken every few steps and a finished sample's slot

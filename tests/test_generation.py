@@ -146,12 +146,14 @@ def test_samples_do_not_depend_on_batch_composition(tiny):
     assert [[g.token_ids for g in r] for r in other] != [[g.token_ids for g in r] for r in together]
 
 
-def test_samples_that_share_their_tokens_decode_as_one_row(tiny, monkeypatch):
+@pytest.mark.parametrize("few", [8, 2])   # 8: the prompt in each slot; 2: in a block the samples share
+def test_samples_that_share_their_tokens_decode_as_one_row(tiny, monkeypatch, few):
     """At a low temperature a prompt's samples draw the same tokens for a while: they decode as one row
     until one draws another token, and that one goes on with a copy of the keys/values so far. The samples
     are those of every sample decoded in a row of its own, through refills and compaction (6 slots for 16
-    samples)."""
+    samples), with the prompt's keys/values in the slots (a few samples per prompt) or in a block."""
     model, tok = tiny
+    monkeypatch.setattr(generation, "FEW_SAMPLES", few)
     engines = []
     init = generation._SlotEngine.__init__
 
